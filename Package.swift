@@ -1,0 +1,30 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// One module per layer; imports only point down towards WeirModel and WeirDiagnostics.
+let package = Package(
+    name: "Weir",
+    products: [
+        .executable(name: "weir", targets: ["weir"]),
+        .library(name: "Weir", targets: ["WeirDSL", "WeirDriver"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .target(name: "WeirDiagnostics"),
+        .target(name: "WeirModel", dependencies: ["WeirDiagnostics"]),
+        .target(name: "WeirPolicy", dependencies: ["WeirDiagnostics", "WeirModel"]),
+        .target(name: "WeirDSL", dependencies: ["WeirPolicy"]),
+        .target(name: "WeirSema", dependencies: ["WeirDiagnostics", "WeirModel", "WeirPolicy"]),
+        .target(name: "WeirIptables", dependencies: ["WeirDiagnostics", "WeirModel"]),
+        .target(name: "WeirDriver", dependencies: ["WeirDiagnostics", "WeirModel", "WeirPolicy", "WeirSema", "WeirIptables"]),
+        .executableTarget(name: "weir", dependencies: [
+            "WeirDriver",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "WeirTests", dependencies: ["WeirDiagnostics", "WeirModel", "WeirPolicy", "WeirDSL", "WeirSema", "WeirIptables", "WeirDriver"]),
+        .testTarget(name: "WeirKernelTests", dependencies: ["WeirModel", "WeirIptables", "WeirDriver"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,2 @@
+@_exported import WeirModel
+@_exported import WeirPolicy

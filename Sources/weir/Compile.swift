@@ -1,0 +1,104 @@
+import ArgumentParser
+import Foundation
+import WeirDiagnostics
+import WeirDriver
+
+struct Compile: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Compile a policy to iptables-restore text, or check Generated/.",
+        discussion: """
+            Examples:
+              weir compile Policies/docker-default.weir
+              weir compile Policies/docker-ipv6.weir --target ip6tables -o /tmp/rules.v6
+              weir compile --check            # fail when Generated/ is stale
+              weir compile --update           # rewrite Generated/ from Policies/
+            """
+    )
+
+    enum Target: String, ExpressibleByArgument, CaseIterable {
+        case iptables, ip6tables
+    }
+
+    @Argument(help: "The policy file (.weir).")
+    var policy: String?
+
+    @Option(help: "What to produce: iptables (IPv4) or ip6tables (IPv6).")
+    var target: Target = .iptables
+
+    @Option(name: [.customShort("o"), .customLong("output")], help: "Write to this file instead of standard output.")
+    var output: String?
+
+    @Flag(help: "Compile every policy in --policies and fail when --generated differs.")
+    var check = false
+
+    @Flag(help: "Compile every policy in --policies and rewrite --generated.")
+    var update = false
+
+    @Option(help: "The policies directory for --check and --update.")
+    var policies = "Policies"
+
+    @Option(help: "The generated-outputs directory for --check and --update.")
+    var generated = "Generated"
+
+    func validate() throws {
+        if check && update { throw ValidationError("--check and --update exclude each other") }
+        if (check || update) && policy != nil { throw ValidationError("--check and --update take no policy argument") }
+        if !(check || update) && policy == nil { throw ValidationError("missing a policy file (or --check / --update)") }
+    }
+
+    func run() throws {
+        if check || update {
+            try runGenerated()
+            return
+        }
+        let result = Compiler.compile(path: policy!)
+        printDiagnostics(result.diagnostics)
+        guard !result.hasErrors else { throw ExitCode(1) }
+        let kind: Artifact.Kind = target == .iptables ? .iptables : .ip6tables
+        let text = result.artifact(kind)?.contents ?? ""
+        if let output {
+            do {
+                try text.write(toFile: output, atomically: true, encoding: .utf8)
+            } catch {
+                printError("error: cannot write '\(output)': \(error.localizedDescription)")
+                throw ExitCode(1)
+            }
+        } else {
+            FileHandle.standardOutput.write(Data(text.utf8))
+        }
+    }
+
+    private func runGenerated() throws {
+        let files = GeneratedFiles(policies: policies, generated: generated)
+        do {
+            if check {
+                let stale = try files.check()
+                for problem in stale { printError("error: \(problem)") }
+                if !stale.isEmpty {
+                    printError("run 'make generate' (weir compile --update) and review the diff")
+                    throw ExitCode(1)
+                }
+                print("\(generated)/ is up to date")
+            } else {
+                for path in try files.update() { print("wrote \(path)") }
+            }
+        } catch let error as DiagnosticError {
+            printDiagnostics(error.diagnostics)
+            throw ExitCode(1)
+        } catch let error as ExitCode {
+            throw error
+        } catch {
+            printError("error: \(error.localizedDescription)")
+            throw ExitCode(1)
+        }
+    }
+}
+
+func printDiagnostics(_ diagnostics: [Diagnostic]) {
+    guard !diagnostics.isEmpty else { return }
+    FileHandle.standardError.write(Data(DiagnosticRenderer.render(diagnostics).utf8))
+}
+
+func printError(_ message: String) {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+}
