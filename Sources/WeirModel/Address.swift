@@ -156,6 +156,7 @@ public enum IPAddress: Sendable, Hashable, Comparable, CustomStringConvertible {
                     continue
                 }
                 if i == 6, bestStart == 0, bestLength == 6 || (bestLength == 5 && words[5] == 0xffff) {
+                    if !out.hasSuffix(":") { out += ":" }  // "::ffff:1.2.3.4", as inet_ntop prints it
                     out += IPAddress.v4(UInt32(truncatingIfNeeded: v)).description
                     break
                 }
