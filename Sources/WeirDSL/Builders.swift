@@ -39,7 +39,7 @@ public struct DSLContext {
 ///         Container("c1") { Attach("bridge", address: "172.17.0.2"); Publish(10080, to: 80) }
 ///     }
 ///     let result = Compiler.compile(policy.ast)   // after checking policy.diagnostics
-public struct Policy {
+public struct Policy: Sendable {
     /// The syntax tree.
     public let ast: PolicyAST
     /// Literals that did not parse (a bad address, say), located at their Swift call sites.

@@ -2,16 +2,11 @@ import WeirModel
 
 /// Edits a ruleset the way `iptables -N/-I/-A/-D/-P` calls do, with Docker's "only if absent"
 /// checks, so that a profile can be written as the call sequence Docker makes.
+///
+/// The checks scan the chain, which is cheap for the chains Docker checks (a few rules per
+/// network); bulk rules whose uniqueness the caller knows go in with `appendNew`.
 struct ChainEditor {
     private(set) var ruleset = Ruleset()
-    /// The rules in each chain, for O(1) "is it there already" checks on big chains.
-    private var present: [ChainKey: Set<Rule>] = [:]
-
-    struct ChainKey: Hashable {
-        var family: Family
-        var table: String
-        var chain: String
-    }
 
     /// `-N`: creates a user chain (and its built-in table) unless it exists.
     mutating func newChain(_ family: Family, _ table: String, _ chain: String) {
@@ -32,7 +27,7 @@ struct ChainEditor {
     }
 
     func contains(_ family: Family, _ table: String, _ chain: String, _ rule: Rule) -> Bool {
-        present[ChainKey(family: family, table: table, chain: chain)]?.contains(rule) ?? false
+        ruleset.table(family, table)?.chain(named: chain)?.rules.contains(rule) ?? false
     }
 
     /// `-I chain 1` unless an identical rule is in the chain.
@@ -45,10 +40,18 @@ struct ChainEditor {
         add(family, table, chain, rule, atTop: false)
     }
 
+    /// `-A` of a rule the caller knows is not in the chain (no scan).
+    mutating func appendNew(_ family: Family, _ table: String, _ chain: String, _ rule: Rule) {
+        ensureTable(family, table)
+        var found = false
+        ruleset.modifyTable(family, table) { t in
+            found = t.modifyChain(chain) { $0.rules.append(rule) }
+        }
+        precondition(found, "profile bug: chain \(chain) used before it was created")
+    }
+
     /// `-D`: removes the first identical rule, if any.
     mutating func delete(_ family: Family, _ table: String, _ chain: String, _ rule: Rule) {
-        let key = ChainKey(family: family, table: table, chain: chain)
-        guard present[key]?.remove(rule) != nil else { return }
         ruleset.modifyTable(family, table) { t in
             t.modifyChain(chain) { c in
                 if let index = c.rules.firstIndex(of: rule) { c.rules.remove(at: index) }
@@ -63,15 +66,15 @@ struct ChainEditor {
     }
 
     private mutating func add(_ family: Family, _ table: String, _ chain: String, _ rule: Rule, atTop: Bool) {
-        let key = ChainKey(family: family, table: table, chain: chain)
-        guard present[key, default: []].insert(rule).inserted else { return }
+        guard !contains(family, table, chain, rule) else { return }
         ensureTable(family, table)
+        var found = false
         ruleset.modifyTable(family, table) { t in
-            let found = t.modifyChain(chain) { c in
+            found = t.modifyChain(chain) { c in
                 if atTop { c.rules.insert(rule, at: 0) } else { c.rules.append(rule) }
             }
-            precondition(found, "profile bug: chain \(chain) used before it was created")
         }
+        precondition(found, "profile bug: chain \(chain) used before it was created")
     }
 
     private mutating func ensureTable(_ family: Family, _ table: String) {

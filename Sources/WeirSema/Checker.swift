@@ -57,6 +57,7 @@ public struct Checker {
         var bridges: [String: SourceRange] = [:]
         var sets: [String: SetDecl] = [:]
         var containerDecls: [ContainerDecl] = []
+        var containerRanges: [String: SourceRange] = [:]
         var ruleBlocks: [RuleBlock] = []
 
         for item in items {
@@ -85,25 +86,29 @@ public struct Checker {
                     continue
                 }
                 guard let network = checkNetwork(decl) else { continue }
+                // Point at the offending value (`bridge NAME`, `subnet PREFIX`), not the network's name.
+                let bridgeRange = decl.settings.last(where: { if case .bridge = $0.value { true } else { false } })?.range ?? decl.name.range
                 if let previous = bridges[network.bridge] {
-                    diagnostics.error("bridge '\(network.bridge)' is used by two networks", at: decl.name.range, notes: [.note("first used here", at: previous)])
+                    diagnostics.error("bridge '\(network.bridge)' is used by two networks", at: bridgeRange, notes: [.note("first used here", at: previous)])
                     continue
                 }
                 for other in networks {
                     for (family, subnet) in network.subnets {
                         if let theirs = other.subnets[family], theirs.overlaps(subnet) {
-                            diagnostics.error("subnet \(subnet) of network '\(network.name)' overlaps \(theirs) of network '\(other.name)'", at: decl.name.range, notes: [.note("'\(other.name)' declared here", at: other.range)])
+                            let subnetRange = decl.settings.first(where: { $0.value == .subnet(subnet) })?.range ?? decl.name.range
+                            diagnostics.error("subnet \(subnet) of network '\(network.name)' overlaps \(theirs) of network '\(other.name)'", at: subnetRange, notes: [.note("'\(other.name)' declared here", at: other.range)])
                         }
                     }
                 }
-                bridges[network.bridge] = decl.name.range
+                bridges[network.bridge] = bridgeRange
                 networkIndex[network.name] = networks.count
                 networks.append(network)
             case .container(let decl):
-                if let previous = containerDecls.first(where: { $0.name.value == decl.name.value }) {
-                    diagnostics.error("container '\(decl.name.value)' is declared twice", at: decl.name.range, notes: [.note("first declared here", at: previous.name.range)])
+                if let previous = containerRanges[decl.name.value] {
+                    diagnostics.error("container '\(decl.name.value)' is declared twice", at: decl.name.range, notes: [.note("first declared here", at: previous)])
                     continue
                 }
+                containerRanges[decl.name.value] = decl.name.range
                 containerDecls.append(decl)
             case .set(let decl):
                 if let previous = sets[decl.name.value] {
@@ -231,7 +236,8 @@ public struct Checker {
             }
         }
         for (family, subnet) in subnets where gateways[family] == nil {
-            gateways[family] = IPAddress(family: family, bits: subnet.network.bits + 1)
+            // Wrapping: only a subnet already rejected as too small can end in all ones.
+            gateways[family] = IPAddress(family: family, bits: subnet.network.bits &+ 1)
         }
         if network.isInternal, seen["gateway-mode"] != nil {
             diagnostics.error("an internal network has no gateway, so it takes no 'gateway-mode'", at: seen["gateway-mode"])
@@ -260,15 +266,16 @@ public struct Checker {
     private mutating func checkContainers(_ decls: [ContainerDecl], networks: [Network], networkIndex: [String: Int], host: HostConfig) -> [Container] {
         var containers: [Container] = []
         var addressOwners: [IPAddress: (String, SourceRange)] = [:]
-        // Host bindings in use: (family, protocol, port) -> the bindings on it.
-        var bound: [String: [(address: IPAddress?, range: SourceRange)]] = [:]
+        var bound: [BindingKey: [(address: IPAddress?, range: SourceRange)]] = [:]
         for decl in decls {
             var endpoints: [Endpoint] = []
             var bindings: [PortBinding] = []
             var attached: [Int: SourceRange] = [:]
+            var attachesSomewhere = false  // an unknown network is reported once, not also as "not attached"
             for setting in decl.settings {
                 switch setting.value {
                 case .attachment(let networkName, let addresses):
+                    attachesSomewhere = true
                     guard let index = networkIndex[networkName.value] else {
                         diagnostics.error("unknown network '\(networkName.value)'", at: networkName.range)
                         continue
@@ -320,7 +327,7 @@ public struct Checker {
                     bindings += checkPublish(spec, host: host, bound: &bound)
                 }
             }
-            if endpoints.isEmpty, attached.isEmpty {
+            if endpoints.isEmpty, !attachesSomewhere {
                 diagnostics.error("container '\(decl.name.value)' is not attached to any network", at: decl.name.range)
             }
             if let gatewayEndpoint = endpoints.first, !bindings.isEmpty {
@@ -339,7 +346,14 @@ public struct Checker {
         return containers
     }
 
-    private mutating func checkPublish(_ spec: PublishSpec, host: HostConfig, bound: inout [String: [(address: IPAddress?, range: SourceRange)]]) -> [PortBinding] {
+    /// A host port in use, per family and protocol.
+    struct BindingKey: Hashable {
+        var family: Family
+        var transport: TransportProtocol
+        var port: UInt16
+    }
+
+    private mutating func checkPublish(_ spec: PublishSpec, host: HostConfig, bound: inout [BindingKey: [(address: IPAddress?, range: SourceRange)]]) -> [PortBinding] {
         let hostPorts = spec.hostPorts.value
         let containerPorts = spec.containerPorts.value
         guard hostPorts.count == containerPorts.count else {
@@ -352,9 +366,8 @@ public struct Checker {
         }
         let families: [Family] = spec.hostAddress.map { [$0.value.family] } ?? host.families
         for family in families {
-            let key = "\(family.rawValue) \(spec.transport.value) "
             for port in hostPorts.first...hostPorts.last {
-                let portKey = key + String(port)
+                let portKey = BindingKey(family: family, transport: spec.transport.value, port: port)
                 let mine = spec.hostAddress?.value
                 if let clash = bound[portKey]?.first(where: { $0.address == nil || mine == nil || $0.address == mine }) {
                     let shown = mine.map { "\($0):" } ?? ""

@@ -49,6 +49,7 @@ public enum DockerClassic {
             userChainStep(&editor, host: host, origin: origin)
         }
 
+        var portRules = PortRuleIndex()
         for container in policy.containers {
             guard let endpoint = container.endpoints.first else { continue }
             let network = policy.networks[endpoint.network]
@@ -60,7 +61,7 @@ public enum DockerClassic {
                 let families = binding.hostAddress.map { [$0.family] } ?? host.families
                 for family in families {
                     guard let address = endpoint.addresses[family] else { continue }
-                    publish(&editor, binding, container: address, network: network, host: host)
+                    publish(&editor, binding, container: address, network: network, networkIndex: endpoint.network, host: host, index: &portRules)
                 }
             }
         }
@@ -70,7 +71,7 @@ public enum DockerClassic {
         for family in host.families { editor.delete(family, "filter", user, returnRule) }
         for userRule in policy.userRules {
             let chain = userRule.chain == .user ? user : "INPUT"
-            editor.append(userRule.family, "filter", chain, userRule.rule)
+            editor.appendNew(userRule.family, "filter", chain, userRule.rule)
         }
         for family in host.families { editor.append(family, "filter", user, returnRule) }
         return editor.ruleset
@@ -147,17 +148,37 @@ public enum DockerClassic {
         editor.moveToTop(family, "filter", "FORWARD", Rule([], .jump(isolation1), provenance: network.range))
     }
 
+    /// The per-port rules already written, so that Docker's "only if absent" check costs O(1)
+    /// for bulk port maps. Two bindings to one container port share their ACCEPT and hairpin
+    /// MASQUERADE; SCTP checksum rules depend on the port only. DNAT rules never repeat: the
+    /// checker rejects a host port published twice.
+    struct PortRuleIndex {
+        struct Key: Hashable {
+            var family: Family
+            var container: IPAddress?
+            var network: Int
+            var transport: TransportProtocol
+            var port: UInt16
+        }
+        private var seen = Set<Key>()
+
+        /// Whether this is the key's first use (and records it).
+        mutating func isNew(_ key: Key) -> Bool { seen.insert(key).inserted }
+    }
+
     /// `ChainInfo.Forward`: DNAT, the filter ACCEPT and the hairpin MASQUERADE of one binding.
-    private static func publish(_ editor: inout ChainEditor, _ binding: PortBinding, container: IPAddress, network: Network, host: HostConfig) {
+    private static func publish(_ editor: inout ChainEditor, _ binding: PortBinding, container: IPAddress, network: Network, networkIndex: Int, host: HostConfig, index: inout PortRuleIndex) {
         let family = container.family
         let bridge = InterfaceName(network.bridge)
         let proto = binding.transport
         let containerPort = PortRange(binding.containerPort)
         let at = binding.range
+        let key = PortRuleIndex.Key(family: family, container: container, network: networkIndex, transport: proto, port: binding.containerPort)
+        let firstForPort = index.isNew(key)
         let accept = Rule([.address(.destination, Prefix(host: container)), .inInterface(bridge, negated: true),
                            .outInterface(bridge), .protocol(proto), .port(.destination, containerPort)], .accept, provenance: at)
         if network.gatewayMode == .routed {
-            editor.append(family, "filter", docker, accept)
+            if firstForPort { editor.appendNew(family, "filter", docker, accept) }
             return
         }
         var dnatMatches: [Match] = [.protocol(proto), .port(.destination, PortRange(binding.hostPort))]
@@ -165,12 +186,13 @@ public enum DockerClassic {
             dnatMatches.append(.address(.destination, Prefix(host: address)))
         }
         if host.userlandProxy { dnatMatches.append(.inInterface(bridge, negated: true)) }
-        editor.append(family, "nat", docker, Rule(dnatMatches, .dnat(NATDestination(address: container, ports: containerPort)), provenance: at))
-        editor.append(family, "filter", docker, accept)
-        editor.append(family, "nat", "POSTROUTING", Rule([.address(.source, Prefix(host: container)), .address(.destination, Prefix(host: container)),
-                                                          .protocol(proto), .port(.destination, containerPort)], .masquerade(ports: nil), provenance: at))
-        if proto == .sctp {
-            editor.append(family, "mangle", "POSTROUTING", Rule([.protocol(proto), .port(.source, containerPort)], .checksumFill, provenance: at))
+        editor.appendNew(family, "nat", docker, Rule(dnatMatches, .dnat(NATDestination(address: container, ports: containerPort)), provenance: at))
+        guard firstForPort else { return }
+        editor.appendNew(family, "filter", docker, accept)
+        editor.appendNew(family, "nat", "POSTROUTING", Rule([.address(.source, Prefix(host: container)), .address(.destination, Prefix(host: container)),
+                                                             .protocol(proto), .port(.destination, containerPort)], .masquerade(ports: nil), provenance: at))
+        if proto == .sctp, index.isNew(.init(family: family, container: nil, network: -1, transport: proto, port: binding.containerPort)) {
+            editor.appendNew(family, "mangle", "POSTROUTING", Rule([.protocol(proto), .port(.source, containerPort)], .checksumFill, provenance: at))
         }
     }
 }

@@ -18,6 +18,7 @@ struct RuleContext {
     mutating func expand(_ decl: Located<RuleDecl>, chain: RuleChain, diagnostics: inout DiagnosticBag) -> [UserRule] {
         let rule = decl.value
         var families: Set<Family>? = nil  // nil: not constrained yet
+        var familyRange: SourceRange? = nil  // the match that first chose the family
         var ok = true
         var factors: [Alternatives] = []
         var transport: TransportProtocol? = nil
@@ -29,6 +30,7 @@ struct RuleContext {
                 ok = false
                 return
             }
+            if families == nil { familyRange = range }
             families = [family]
         }
 
@@ -48,7 +50,8 @@ struct RuleContext {
                     ok = false
                     continue
                 }
-                constrain(familiesHere.first!, at: range, diagnostics: &diagnostics)
+                // No family: an empty set or a container without addresses, reported where declared.
+                if let family = familiesHere.first { constrain(family, at: range, diagnostics: &diagnostics) }
                 factors.append(prefixes.map { [.address(direction, $0, negated: negated)] })
             case .transport(let proto, let negated):
                 if transport != nil {
@@ -113,14 +116,18 @@ struct RuleContext {
 
         let ruleFamilies = families.map { Array($0) } ?? host.families
         for family in ruleFamilies where !host.families.contains(family) {
-            diagnostics.error("this rule is IPv6 only, which needs 'ip6tables on' in the host", at: decl.range)
+            diagnostics.error("this rule is IPv6 only, which needs 'ip6tables on' in the host", at: familyRange ?? decl.range)
             ok = false
         }
         guard ok else { return [] }
 
-        let count = factors.reduce(1) { $0 * max($1.count, 1) }
-        guard count <= Self.expansionLimit else {
-            diagnostics.error("this rule expands to \(count) iptables rules (limit \(Self.expansionLimit)); split its sets", at: decl.range)
+        // nil when the product overflows Int (many references to large sets).
+        let count = factors.reduce(Int?(1)) { product, factor in
+            product.flatMap { $0.multipliedReportingOverflow(by: max(factor.count, 1)) }.flatMap { $0.overflow ? nil : $0.partialValue }
+        }
+        guard let count, count <= Self.expansionLimit else {
+            let size = count.map(String.init) ?? "more than \(Int.max)"
+            diagnostics.error("this rule expands to \(size) iptables rules (limit \(Self.expansionLimit)); split its sets", at: decl.range)
             return []
         }
         var combinations: [[Match]] = [[]]
