@@ -76,8 +76,10 @@ extension IptablesPrinter {
         let family = table.family
         func error(_ message: String) { bag.error(message + " (chain \(chain.name), table \(table.name))", at: at) }
 
-        var seen: [String: Int] = [:]
-        func count(_ key: String) { seen[key, default: 0] += 1 }
+        // How often each single-use option occurs (a fixed array: this runs for every rule).
+        let keys = ["-s", "-d", "-i", "-o", "-p", "--sport", "--dport"]
+        var seen = [Int](repeating: 0, count: keys.count)
+        func count(_ key: String) { seen[keys.firstIndex(of: key)!] += 1 }
         var portsCapable = false
         var protocolNumber: UInt8? = nil
         var hasPorts = false
@@ -126,7 +128,7 @@ extension IptablesPrinter {
                 if let problem = stringProblem(text, max: IptablesNames.maxComment) { error("comment \(problem)") }
             }
         }
-        for (key, n) in seen.sorted(by: { $0.key < $1.key }) where n > 1 {
+        for (key, n) in zip(keys, seen) where n > 1 {
             let what = key.hasPrefix("--") ? "\(key) port matches" : "\(key) matches"
             error("rule has \(n) \(what); iptables allows one per rule")
         }

@@ -11,6 +11,9 @@ public struct Parser {
     private var tokens: [Token]
     private var index = 0
     private var diagnostics: [Diagnostic] = []
+    /// Set by a block statement whose value, not its keyword, is what later checks point at
+    /// (`bridge NAME`, `subnet PREFIX`, …); `parseBlock` locates the setting there.
+    private var statementRange: SourceRange? = nil
 
     /// Parses a whole file into a syntax tree plus every error found.
     public static func parse(_ file: SourceFile) -> (ast: PolicyAST, diagnostics: [Diagnostic]) {
@@ -40,9 +43,11 @@ public struct Parser {
 
     private func range(_ token: Token) -> SourceRange { SourceRange(file: file, start: token.start, end: token.end) }
 
-    /// A range inside a word token, by byte offsets into its text.
+    /// A range inside a word token, by byte offsets into its text. An empty piece (`8080:` at the
+    /// end of the file) still gets one byte to underline, but never one past the end of the file.
     private func range(_ token: Token, from offset: Int, length: Int) -> SourceRange {
-        SourceRange(file: file, start: token.start + offset, end: token.start + offset + max(length, 1))
+        let start = token.start + offset
+        return SourceRange(file: file, start: start, end: min(start + max(length, 1), max(file.bytes.count, start)))
     }
 
     private var isAtStatementEnd: Bool {
@@ -194,8 +199,9 @@ public struct Parser {
             case .word:
                 let keyword = advance()
                 let before = diagnostics.count
+                statementRange = nil
                 if let setting = statement(&self, keyword) {
-                    settings.append(Located(setting, at: range(keyword)))
+                    settings.append(Located(setting, at: statementRange ?? range(keyword)))
                 } else {
                     if diagnostics.count == before { error("invalid '\(keyword.text)' statement", at: range(keyword)) }
                     skipStatement()
@@ -293,15 +299,19 @@ public struct Parser {
         case "bridge":
             guard let name = expectWord("a bridge device name") else { return nil }
             setting = .bridge(name.text)
+            statementRange = range(name)
         case "subnet":
             guard let prefix = parsePrefixWord() else { return nil }
             setting = .subnet(prefix.value)
+            statementRange = prefix.range
         case "gateway":
             guard let address = parseAddressWord() else { return nil }
             setting = .gateway(address.value)
+            statementRange = address.range
         case "snat-source":
             guard let address = parseAddressWord() else { return nil }
             setting = .snatSource(address.value)
+            statementRange = address.range
         case "icc":
             guard let value = parseSwitch() else { return nil }
             setting = .icc(value)
@@ -430,7 +440,7 @@ public struct Parser {
         for piece in pieces {
             let pieceRange = range(token, from: at, length: piece.utf8.count)
             guard !piece.isEmpty, piece.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
-                error("expected a port number, found '\(piece)'", at: pieceRange)
+                error(piece.isEmpty ? "expected a port number" : "expected a port number, found '\(piece)'", at: pieceRange)
                 return nil
             }
             guard piece.utf8.count <= 5, let value = Int(piece), value >= 1, value <= 65535 else {
@@ -531,6 +541,9 @@ public struct Parser {
 
     private mutating func parseRule(_ verb: Token) -> RuleDecl? {
         let verdict: RuleVerdict
+        // Where checks of the verdict point: its argument when it has one (the reject type,
+        // the log prefix), else the verb.
+        var verdictRange = range(verb)
         switch verb.text {
         case "accept": verdict = .accept
         case "drop": verdict = .drop
@@ -541,6 +554,7 @@ public struct Parser {
                 index += 1
                 guard let type = expectWord("an ICMP reject type") else { return nil }
                 with = type.text
+                verdictRange = range(type)
             }
             verdict = .reject(with: with)
         case "log":
@@ -553,7 +567,9 @@ public struct Parser {
                         error("expected a quoted log prefix, found \(describe(current))", at: range(current))
                         return nil
                     }
-                    prefix = advance().text
+                    let string = advance()
+                    prefix = string.text
+                    verdictRange = range(string)
                 } else {
                     guard let word = expectWord("a log level 0-7") else { return nil }
                     guard let value = UInt8(word.text), value <= 7 else {
@@ -571,12 +587,16 @@ public struct Parser {
         var matches: [Located<RuleMatch>] = []
         while !isAtStatementEnd {
             var negated = false
-            if current.kind == .bang { index += 1; negated = true }
+            if current.kind == .bang {
+                index += 1
+                negated = true
+                if current.kind == .bang { error("double negation", at: range(current)); return nil }
+            }
             guard let keyword = expectWord("a match (in, out, from, to, proto, sport, dport, state, src-type, dst-type, comment)") else { return nil }
             guard let match = parseMatch(keyword, negated: negated) else { return nil }
             matches.append(Located(match, at: SourceRange(file: file, start: keyword.start, end: tokens[index - 1].end)))
         }
-        return RuleDecl(verdict: Located(verdict, at: range(verb)), matches: matches)
+        return RuleDecl(verdict: Located(verdict, at: verdictRange), matches: matches)
     }
 
     private mutating func parseMatch(_ keyword: Token, negated negatedBefore: Bool) -> RuleMatch? {

@@ -49,7 +49,7 @@ public enum DockerClassic {
             userChainStep(&editor, host: host, origin: origin)
         }
 
-        var portRules = PortRuleIndex()
+        var portRules = PortRuleIndex(capacity: policy.containers.reduce(0) { $0 + $1.bindings.count })
         for container in policy.containers {
             guard let endpoint = container.endpoints.first else { continue }
             let network = policy.networks[endpoint.network]
@@ -160,7 +160,9 @@ public enum DockerClassic {
             var transport: TransportProtocol
             var port: UInt16
         }
-        private var seen = Set<Key>()
+        private var seen: Set<Key>
+
+        init(capacity: Int) { seen = Set(minimumCapacity: capacity) }
 
         /// Whether this is the key's first use (and records it).
         mutating func isNew(_ key: Key) -> Bool { seen.insert(key).inserted }
