@@ -220,8 +220,6 @@ public struct Prefix: Sendable, Hashable, Comparable, CustomStringConvertible {
     }
     /// Whether no host bits are set.
     public var isCanonical: Bool { address == network }
-    /// Whether it is a single host.
-    public var isHost: Bool { length == family.bitWidth }
     /// The same prefix with host bits cleared.
     public var canonical: Prefix { Prefix(address: network, length: length) }
 

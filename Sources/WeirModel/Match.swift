@@ -18,10 +18,6 @@ public struct InterfaceName: Sendable, Hashable, Comparable, CustomStringConvert
     /// iptables spelling.
     public var description: String { isWildcard ? name + "+" : name }
 
-    public func matches(_ interface: String) -> Bool {
-        isWildcard ? interface.hasPrefix(name) : interface == name
-    }
-
     public static func < (lhs: InterfaceName, rhs: InterfaceName) -> Bool { lhs.description < rhs.description }
 }
 
@@ -51,18 +47,4 @@ public enum Match: Sendable, Hashable {
     case addressType(Direction, AddressType, negated: Bool = false)
     /// A remark carried into the ruleset (`-m comment`, nft `comment`); always true.
     case comment(String)
-
-    /// The match with its negation flipped (comments are returned unchanged).
-    public var negatedCopy: Match {
-        switch self {
-        case let .inInterface(i, n): .inInterface(i, negated: !n)
-        case let .outInterface(i, n): .outInterface(i, negated: !n)
-        case let .address(d, p, n): .address(d, p, negated: !n)
-        case let .protocol(p, n): .protocol(p, negated: !n)
-        case let .port(d, r, n): .port(d, r, negated: !n)
-        case let .conntrackState(s, n): .conntrackState(s, negated: !n)
-        case let .addressType(d, t, n): .addressType(d, t, negated: !n)
-        case .comment: self
-        }
-    }
 }

@@ -59,10 +59,4 @@ public struct Rule: Sendable, Hashable, CustomStringConvertible {
 
     /// A debugging form; backends have their own printers.
     public var description: String { "\(matches) -> \(target)" }
-
-    /// The protocol the rule is restricted to, if any (a non-negated protocol match).
-    public var transportProtocol: TransportProtocol? {
-        for case let .protocol(p, negated: false) in matches { return p }
-        return nil
-    }
 }

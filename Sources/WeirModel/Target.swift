@@ -22,22 +22,6 @@ public enum Target: Sendable, Hashable {
     case log(prefix: String?, level: UInt8?)
     /// Fills in a missing checksum (iptables `CHECKSUM --checksum-fill`, used by Docker for SCTP).
     case checksumFill
-
-    /// Whether traversal of the chain ends when the rule matches (no further rule in it runs).
-    public var isTerminal: Bool {
-        switch self {
-        case .log, .checksumFill, .jump: false
-        default: true
-        }
-    }
-
-    /// The user chain this target enters, if any.
-    public var chainReference: String? {
-        switch self {
-        case .jump(let name), .goto(let name): name
-        default: nil
-        }
-    }
 }
 
 /// An address (or address range) and optional port range a NAT target rewrites to.
