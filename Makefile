@@ -9,8 +9,19 @@ DEFAULT_POLICY := Policies/docker-default.weir
 
 all: build
 
+# Debian packages the build, the tests and later backends need; installed only when missing.
+PACKAGES := libnftnl-dev libmnl-dev pkg-config iptables nftables iproute2 conntrack
+
 deps:
-	@scripts/install-deps.sh
+	@missing=""; \
+	for p in $(PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		if [ "$$(id -u)" -ne 0 ]; then echo "deps: need root to install$$missing" >&2; exit 1; fi; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
 
 build: deps
 	$(SWIFT) build
@@ -34,7 +45,7 @@ check-generated: build
 
 bench: deps
 	$(SWIFT) build -c release
-	scripts/bench.sh $(WEIR_RELEASE)
+	$(WEIR_RELEASE) bench
 
 clean:
 	rm -rf .build

@@ -8,7 +8,7 @@ struct Weir: ParsableCommand {
         discussion: """
             Exit codes: 0 success, 1 policy errors or stale outputs, 64 usage errors.
             """,
-        subcommands: [Compile.self, Import.self, BenchPolicy.self],
+        subcommands: [Compile.self, Import.self, Bench.self, BenchPolicy.self],
         defaultSubcommand: Compile.self
     )
 }
