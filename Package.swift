@@ -18,13 +18,17 @@ let package = Package(
         .target(name: "WeirDSL", dependencies: ["WeirPolicy"]),
         .target(name: "WeirSema", dependencies: ["WeirDiagnostics", "WeirModel", "WeirPolicy"]),
         .target(name: "WeirIptables", dependencies: ["WeirDiagnostics", "WeirModel"]),
-        .target(name: "WeirDriver", dependencies: ["WeirDiagnostics", "WeirModel", "WeirPolicy", "WeirSema", "WeirIptables"]),
+        .target(name: "WeirNftables", dependencies: ["WeirDiagnostics", "WeirModel"]),
+        .systemLibrary(name: "CNftnl", pkgConfig: "libnftnl", providers: [.apt(["libnftnl-dev", "libmnl-dev"])]),
+        .target(name: "WeirNetlink", dependencies: ["CNftnl", "WeirDiagnostics", "WeirModel", "WeirNftables"]),
+        .target(name: "WeirLab", dependencies: ["WeirModel"]),
+        .target(name: "WeirDriver", dependencies: ["WeirDiagnostics", "WeirModel", "WeirPolicy", "WeirSema", "WeirIptables", "WeirNftables", "WeirNetlink"]),
         .executableTarget(name: "weir", dependencies: [
             "WeirDriver",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .testTarget(name: "WeirTests", dependencies: ["WeirDiagnostics", "WeirModel", "WeirPolicy", "WeirDSL", "WeirSema", "WeirIptables", "WeirDriver"]),
-        .testTarget(name: "WeirKernelTests", dependencies: ["WeirModel", "WeirIptables", "WeirDriver"]),
+        .testTarget(name: "WeirTests", dependencies: ["WeirDiagnostics", "WeirModel", "WeirPolicy", "WeirDSL", "WeirSema", "WeirIptables", "WeirNftables", "WeirNetlink", "WeirDriver"]),
+        .testTarget(name: "WeirKernelTests", dependencies: ["WeirModel", "WeirIptables", "WeirNftables", "WeirNetlink", "WeirLab", "WeirDriver"]),
     ],
     swiftLanguageModes: [.v6]
 )
