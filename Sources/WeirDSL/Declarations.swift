@@ -15,54 +15,40 @@ public struct Docker: PolicyItem {
     }
 }
 
-/// `host NAME { … }`.
-public struct Host: PolicyItem {
+/// A named block (`host`, `network`, `container`) and how to assemble its syntax node.
+public struct Declaration<Element>: PolicyItem {
     let name: String
-    let settings: [any HostElement]
+    let elements: [Element]
     let site: CallSite
-    public init(_ name: String, fileID: String = #fileID, line: UInt = #line, column: UInt = #column,
-                @ListBuilder<any HostElement> _ settings: () -> [any HostElement]) {
-        self.name = name
-        self.settings = settings()
-        site = CallSite(fileID, line, column)
-    }
+    let assemble: (Located<String>, [Element], inout DSLContext) -> Item
+
     public func build(into context: inout DSLContext) {
-        let built = settings.compactMap { $0.setting(&context) }
-        context.items.append(Located(.host(HostDecl(name: Located(name, at: site.range), settings: built)), at: site.range))
+        let item = assemble(Located(name, at: site.range), elements, &context)
+        context.items.append(Located(item, at: site.range))
+    }
+}
+
+/// `host NAME { … }`.
+public func Host(_ name: String, fileID: String = #fileID, line: UInt = #line, column: UInt = #column,
+                 @ListBuilder<any HostElement> _ settings: () -> [any HostElement]) -> Declaration<any HostElement> {
+    Declaration(name: name, elements: settings(), site: CallSite(fileID, line, column)) { name, elements, context in
+        .host(HostDecl(name: name, settings: elements.compactMap { $0.setting(&context) }))
     }
 }
 
 /// `network NAME { … }`.
-public struct Network: PolicyItem {
-    let name: String
-    let settings: [any NetworkElement]
-    let site: CallSite
-    public init(_ name: String, fileID: String = #fileID, line: UInt = #line, column: UInt = #column,
-                @ListBuilder<any NetworkElement> _ settings: () -> [any NetworkElement]) {
-        self.name = name
-        self.settings = settings()
-        site = CallSite(fileID, line, column)
-    }
-    public func build(into context: inout DSLContext) {
-        let built = settings.compactMap { $0.setting(&context) }
-        context.items.append(Located(.network(NetworkDecl(name: Located(name, at: site.range), settings: built)), at: site.range))
+public func Network(_ name: String, fileID: String = #fileID, line: UInt = #line, column: UInt = #column,
+                    @ListBuilder<any NetworkElement> _ settings: () -> [any NetworkElement]) -> Declaration<any NetworkElement> {
+    Declaration(name: name, elements: settings(), site: CallSite(fileID, line, column)) { name, elements, context in
+        .network(NetworkDecl(name: name, settings: elements.compactMap { $0.setting(&context) }))
     }
 }
 
 /// `container NAME { … }`.
-public struct Container: PolicyItem {
-    let name: String
-    let settings: [any ContainerElement]
-    let site: CallSite
-    public init(_ name: String, fileID: String = #fileID, line: UInt = #line, column: UInt = #column,
-                @ListBuilder<any ContainerElement> _ settings: () -> [any ContainerElement]) {
-        self.name = name
-        self.settings = settings()
-        site = CallSite(fileID, line, column)
-    }
-    public func build(into context: inout DSLContext) {
-        let built = settings.compactMap { $0.setting(&context) }
-        context.items.append(Located(.container(ContainerDecl(name: Located(name, at: site.range), settings: built)), at: site.range))
+public func Container(_ name: String, fileID: String = #fileID, line: UInt = #line, column: UInt = #column,
+                      @ListBuilder<any ContainerElement> _ settings: () -> [any ContainerElement]) -> Declaration<any ContainerElement> {
+    Declaration(name: name, elements: settings(), site: CallSite(fileID, line, column)) { name, elements, context in
+        .container(ContainerDecl(name: name, settings: elements.compactMap { $0.setting(&context) }))
     }
 }
 

@@ -2,31 +2,23 @@ import WeirDiagnostics
 import WeirModel
 import WeirPolicy
 
-/// `user { … }`: rules for Docker's DOCKER-USER chain.
-public struct UserRules: PolicyItem {
+/// A block of rules for one chain.
+public struct Rules: PolicyItem {
     let chain: RuleChain, rules: [any RuleElement], site: CallSite
-    public init(fileID: String = #fileID, line: UInt = #line, column: UInt = #column, @ListBuilder<any RuleElement> _ rules: () -> [any RuleElement]) {
-        chain = .user
-        self.rules = rules()
-        site = CallSite(fileID, line, column)
-    }
     public func build(into context: inout DSLContext) {
         let built = rules.compactMap { $0.rule(&context) }
         context.items.append(Located(.rules(RuleBlock(chain: Located(chain, at: site.range), rules: built)), at: site.range))
     }
 }
 
+/// `user { … }`: rules for Docker's DOCKER-USER chain.
+public func UserRules(fileID: String = #fileID, line: UInt = #line, column: UInt = #column, @ListBuilder<any RuleElement> _ rules: () -> [any RuleElement]) -> Rules {
+    Rules(chain: .user, rules: rules(), site: CallSite(fileID, line, column))
+}
+
 /// `input { … }`: rules for the filter INPUT chain.
-public struct InputRules: PolicyItem {
-    let rules: [any RuleElement], site: CallSite
-    public init(fileID: String = #fileID, line: UInt = #line, column: UInt = #column, @ListBuilder<any RuleElement> _ rules: () -> [any RuleElement]) {
-        self.rules = rules()
-        site = CallSite(fileID, line, column)
-    }
-    public func build(into context: inout DSLContext) {
-        let built = rules.compactMap { $0.rule(&context) }
-        context.items.append(Located(.rules(RuleBlock(chain: Located(.input, at: site.range), rules: built)), at: site.range))
-    }
+public func InputRules(fileID: String = #fileID, line: UInt = #line, column: UInt = #column, @ListBuilder<any RuleElement> _ rules: () -> [any RuleElement]) -> Rules {
+    Rules(chain: .input, rules: rules(), site: CallSite(fileID, line, column))
 }
 
 /// A rule in a rule block.
