@@ -103,7 +103,7 @@ public struct NftRegister: Sendable, Hashable, CustomStringConvertible {
 
     /// The number to send: `NFT_REG_n` when 16-byte aligned, else `NFT_REG32_xx`.
     public var kernelValue: UInt32 {
-        if index32 == 0 { return 0 }
+        guard index32 >= 8 else { return index32 }  // the verdict register, or an invalid number kept as is
         return (index32 - 8) % 4 == 0 ? (index32 - 8) / 4 + 1 : index32
     }
 

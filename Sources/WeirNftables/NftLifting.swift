@@ -1,0 +1,507 @@
+import WeirDiagnostics
+import WeirModel
+
+/// nf_tables program → model: the inverse of `NftLowering`, for reading back what the kernel
+/// holds (Weir's own tables, iptables-nft's, or anything written with `nft`).
+///
+/// Each rule runs through a small register machine: loads (`meta`, `payload`, `ct`, `fib`,
+/// `immediate` data) put a symbolic value into their destination register (clobbering the
+/// 4-byte registers they overlap), `bitwise` masks it, and `cmp`/`range` turn a register into a
+/// match. Every equivalent encoding is accepted:
+///
+/// * interface compares of any length: a NUL inside the compared bytes means an exact name
+///   (iptables-nft compares `strlen + 1` bytes, nft 16), no NUL a prefix (`eth+`);
+/// * prefixes as a short payload load (whole bytes) or a longer load with a `bitwise` mask;
+/// * port ranges as `range eq/neq` or as `cmp gte` / `cmp lte` (also `gt`/`lt`, and one bound
+///   alone), which nft 1.0.6 emits;
+/// * `ct state` as `bitwise` + `cmp neq/eq 0`, or a single state compared `eq`/`neq` directly;
+/// * `meta l4proto`, or `payload` `ip protocol` (IPv4), for the protocol;
+/// * registers in either numbering (`NftRegister` normalises);
+/// * `meta nfproto` / `meta protocol` guards of the table's own family (dropped);
+/// * `counter`s (ignored);
+/// * iptables-nft's xt blobs (`NftXtables`).
+///
+/// Table names map back with `NftLayout.modelTableName`; base chains keep hook, priority and
+/// policy (the chain type is implied by the table). A rule that cannot be lifted is left out
+/// and reported as an error naming the nft table, chain and 1-based rule index (located at
+/// the rule's provenance when it has one); lifting never traps on malformed input.
+public enum NftLifting {
+    /// Why a rule has no model meaning.
+    public typealias Failure = NftXtables.Failure
+
+    public static func lift(_ program: NftRuleset) -> (ruleset: Ruleset, diagnostics: [Diagnostic]) {
+        var bag = DiagnosticBag()
+        var ruleset = Ruleset()
+        var origin: [String: String] = [:]  // "family name" of a lifted table → its nft name
+        for nftTable in program.tables {
+            let name = NftLayout.modelTableName(nftTable.name)
+            let key = "\(nftTable.family.rawValue) \(name)"
+            if let first = origin[key] {
+                bag.error("tables \(nftTable.family.rawValue) \(first) and \(nftTable.family.rawValue) \(nftTable.name) both lift to table '\(name)'; keeping the first", at: nil)
+                continue
+            }
+            origin[key] = nftTable.name
+            var table = Table(family: nftTable.family, name: name)
+            for nftChain in nftTable.chains {
+                let kind: ChainKind = nftChain.base.map { .base(hook: $0.hook, priority: Int($0.priority), policy: $0.policy) } ?? .user
+                if table.chain(named: nftChain.name) != nil {
+                    bag.error("table \(nftTable.family.rawValue) \(nftTable.name) has two chains named '\(nftChain.name)'; keeping the first", at: nil)
+                    continue
+                }
+                var chain = Chain(name: nftChain.name, kind: kind)
+                for (index, nftRule) in nftChain.rules.enumerated() {
+                    var lifter = RuleLifter(family: nftTable.family)
+                    switch lifter.lift(nftRule) {
+                    case .success(let rule):
+                        chain.rules.append(rule)
+                    case .failure(let failure):
+                        let place = "table \(nftTable.family.rawValue) \(nftTable.name), chain \(nftChain.name), rule \(index + 1)"
+                        bag.error("\(place): \(failure.message)", at: nftRule.provenance)
+                    }
+                }
+                table.add(chain)
+            }
+            ruleset.add(table)
+        }
+        return (ruleset, bag.diagnostics)
+    }
+
+    /// Lifts one rule of a table of `family`; the failure says why it has no model meaning.
+    public static func lift(_ rule: NftRule, family: Family) -> Result<Rule, Failure> {
+        var lifter = RuleLifter(family: family)
+        return lifter.lift(rule)
+    }
+}
+
+/// The register machine that lifts one rule.
+struct RuleLifter {
+    typealias Failure = NftXtables.Failure
+
+    indirect enum Value: CustomStringConvertible {
+        case meta(MetaExpression.Key)
+        case payload(PayloadExpression.Base, offset: UInt32, length: UInt32)
+        case ct(CtExpression.Key)
+        case fib(FibExpression.Flags, FibExpression.Result)
+        case data([UInt8])
+        case masked(Value, mask: [UInt8])
+
+        var description: String {
+            switch self {
+            case .meta(let key): "meta \(key.name)"
+            case let .payload(base, offset, length): "payload \(length)b @ \(base.name) header + \(offset)"
+            case .ct(let key): "ct \(key.name)"
+            case let .fib(flags, result): FibExpression(flags: flags, result: result).description
+            case .data(let bytes): "immediate data \(bytes.nftWords)"
+            case let .masked(inner, mask): "(\(inner)) & \(mask.nftWords)"
+            }
+        }
+    }
+
+    struct Slot {
+        var value: Value
+        /// Bytes written.
+        var width: Int
+    }
+
+    /// A port compared with bounds (`cmp gte/gt/lte/lt`), collected until the register changes.
+    struct PortBounds {
+        var register: UInt32
+        var direction: Direction
+        var low: UInt16
+        var high: UInt16
+    }
+
+    let family: Family
+    var registers: [UInt32: Slot] = [:]
+    var matches: [Match] = []
+    var target: Target? = nil
+    var portProtocol: TransportProtocol? = nil
+    var bounds: PortBounds? = nil
+
+    init(family: Family) { self.family = family }
+
+    mutating func lift(_ rule: NftRule) -> Result<Rule, Failure> {
+        do throws(Failure) {
+            // Registers 1…7 of the 4-byte numbering do not exist (and cannot even be printed).
+            for (index, expression) in rule.expressions.enumerated() {
+                if let bad = Self.registers(of: expression).first(where: { (1...7).contains($0.index32) }) {
+                    throw Failure("expression \(index + 1) ('\(type(of: expression).kind)') uses register number \(bad.index32), which is neither NFT_REG_1…4 nor NFT_REG32_00…15")
+                }
+            }
+            for (index, expression) in rule.expressions.enumerated() {
+                do throws(Failure) {
+                    try step(expression)
+                } catch {
+                    throw Failure("expression \(index + 1) \(expression): \(error.message)")
+                }
+            }
+            try flushBounds()
+            guard let target else {
+                throw Failure("the rule has no verdict or action; the model needs one")
+            }
+            if let comment = rule.comment { matches.append(.comment(comment)) }
+            return .success(Rule(matches, target, provenance: rule.provenance))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    // MARK: Registers
+
+    /// The registers an expression of a known kind names.
+    static func registers(of expression: any NftExpression) -> [NftRegister] {
+        switch expression {
+        case let e as MetaExpression: [e.destination]
+        case let e as PayloadExpression: [e.destination]
+        case let e as CtExpression: [e.destination]
+        case let e as FibExpression: [e.destination]
+        case let e as BitwiseExpression: [e.source, e.destination]
+        case let e as CmpExpression: [e.source]
+        case let e as RangeExpression: [e.source]
+        case let e as ImmediateExpression: [e.destination]
+        case let e as NatExpression: [e.addressMin, e.addressMax, e.protoMin, e.protoMax].compactMap { $0 }
+        case let e as MasqExpression: [e.protoMin, e.protoMax].compactMap { $0 }
+        default: []
+        }
+    }
+
+    mutating func write(_ register: NftRegister, _ value: Value, width: Int) throws(Failure) {
+        let index = register.index32
+        guard index >= 8, index <= 23 else {
+            throw Failure("writes register \(register), not a data register")
+        }
+        let words = UInt32(max(1, (width + 3) / 4))
+        guard index + words - 1 <= 23 else { throw Failure("writes past the last register") }
+        if let bounds, bounds.register >= index && bounds.register < index + words { try flushBounds() }
+        for (other, slot) in registers {
+            let otherWords = UInt32(max(1, (slot.width + 3) / 4))
+            if other < index + words && index < other + otherWords { registers[other] = nil }
+        }
+        registers[index] = Slot(value: value, width: width)
+    }
+
+    func read(_ register: NftRegister) throws(Failure) -> Slot {
+        guard let slot = registers[register.index32] else {
+            throw Failure("reads register \(register), which holds nothing")
+        }
+        return slot
+    }
+
+    // MARK: Expressions
+
+    mutating func step(_ expression: any NftExpression) throws(Failure) {
+        if target != nil, !(expression is CounterExpression) {
+            throw Failure(Self.isAction(expression)
+                ? "a second action; the model has one per rule"
+                : "comes after the rule's action; the model has one action, last")
+        }
+        switch expression {
+        case is CounterExpression:
+            break
+        case let meta as MetaExpression:
+            let width: Int = switch meta.key {
+            case .iifname, .oifname: 16
+            case .l4proto, .nfproto: 1
+            case .protocol: 2
+            default: 4
+            }
+            try write(meta.destination, .meta(meta.key), width: width)
+        case let payload as PayloadExpression:
+            try write(payload.destination, .payload(payload.base, offset: payload.offset, length: payload.length), width: Int(payload.length))
+        case let ct as CtExpression:
+            try write(ct.destination, .ct(ct.key), width: 4)
+        case let fib as FibExpression:
+            try write(fib.destination, .fib(fib.flags, fib.result), width: 4)
+        case let bitwise as BitwiseExpression:
+            let slot = try read(bitwise.source)
+            guard bitwise.xor.count == bitwise.mask.count else { throw Failure("mask and xor differ in length") }
+            guard bitwise.xor.allSatisfy({ $0 == 0 }) else { throw Failure("xor with a non-zero value, which no model match produces") }
+            guard bitwise.mask.count == slot.width else {
+                throw Failure("masks \(bitwise.mask.count) bytes of a \(slot.width)-byte value")
+            }
+            let value: Value
+            if case let .masked(inner, mask) = slot.value {
+                value = .masked(inner, mask: zip(mask, bitwise.mask).map { $0 & $1 })
+            } else {
+                value = .masked(slot.value, mask: bitwise.mask)
+            }
+            try write(bitwise.destination, value, width: slot.width)
+        case let immediate as ImmediateExpression:
+            switch immediate.value {
+            case .data(let bytes):
+                try write(immediate.destination, .data(bytes), width: bytes.count)
+            case .verdict(let verdict):
+                switch verdict {
+                case .accept: try setTarget(.accept)
+                case .drop: try setTarget(.drop)
+                case .return: try setTarget(.return)
+                case .jump(let chain): try setTarget(.jump(chain))
+                case .goto(let chain): try setTarget(.goto(chain))
+                case .continue: throw Failure("verdict continue, which the model has no target for")
+                }
+            }
+        case let cmp as CmpExpression:
+            try compare(cmp)
+        case let range as RangeExpression:
+            try rangeCompare(range)
+        case let nat as NatExpression:
+            try setTarget(try natTarget(nat))
+        case let masq as MasqExpression:
+            try setTarget(.masquerade(ports: try ports(min: masq.protoMin, max: masq.protoMax)))
+        case let reject as RejectExpression:
+            guard let kind = NftRejectKind.kind(reject, family: family) else {
+                throw Failure("reject type \(reject.type.rawValue) code \(reject.code) has no \(family.rawValue) REJECT type in the model")
+            }
+            try setTarget(kind.target(family: family))
+        case let log as LogExpression:
+            if let level = log.level, level > 7 { throw Failure("log level \(level) is not a syslog level") }
+            let level = log.level.map { UInt8($0) }
+            try setTarget(.log(prefix: log.prefix?.isEmpty == true ? nil : log.prefix,
+                               level: level == NftLayout.defaultLogLevel ? nil : level))
+        case let xt as XtablesExpression:
+            try flushBounds()
+            switch NftXtables.lift(xt, family: family, portProtocol: portProtocol) {
+            case .success(.matches(let lifted)): matches.append(contentsOf: lifted)
+            case .success(.target(let lifted)): try setTarget(lifted)
+            case .failure(let failure): throw failure
+            }
+        default:
+            throw Failure("the '\(type(of: expression).kind)' expression has no meaning in the model")
+        }
+    }
+
+    /// Whether an expression is a verdict or statement that the model takes as the rule's target.
+    static func isAction(_ expression: any NftExpression) -> Bool {
+        switch expression {
+        case let immediate as ImmediateExpression:
+            if case .verdict = immediate.value { return true }
+            return false
+        case let xt as XtablesExpression: return xt.role == .target
+        case is NatExpression, is MasqExpression, is RejectExpression, is LogExpression: return true
+        default: return false
+        }
+    }
+
+    mutating func setTarget(_ new: Target) throws(Failure) {
+        try flushBounds()
+        if target != nil { throw Failure("a second action; the model has one per rule") }
+        target = new
+    }
+
+    // MARK: Compares
+
+    mutating func compare(_ cmp: CmpExpression) throws(Failure) {
+        let slot = try read(cmp.source)
+        let value = slot.value
+        let data = cmp.data
+        func eqOrNeq() throws(Failure) -> Bool {
+            switch cmp.op {
+            case .eq: return false
+            case .neq: return true
+            default: throw Failure("'\(cmp.op.name)' compare of \(value), which the model only compares for (in)equality")
+            }
+        }
+
+        // Port bounds first: they merge with the bounds before them.
+        if case let .payload(.transport, offset, 2) = value, offset == 0 || offset == 2, data.count == 2,
+           [.gte, .gt, .lte, .lt].contains(cmp.op) {
+            try requirePortProtocol()
+            let direction: Direction = offset == 0 ? .source : .destination
+            let port = NftEncoding.port(data)!
+            if let current = bounds, current.register != cmp.source.index32 || current.direction != direction { try flushBounds() }
+            var b = bounds ?? PortBounds(register: cmp.source.index32, direction: direction, low: 0, high: 65535)
+            switch cmp.op {
+            case .gte: b.low = max(b.low, port)
+            case .gt:
+                guard port < 65535 else { throw Failure("port > 65535 matches nothing") }
+                b.low = max(b.low, port + 1)
+            case .lte: b.high = min(b.high, port)
+            default:
+                guard port > 0 else { throw Failure("port < 0 matches nothing") }
+                b.high = min(b.high, port - 1)
+            }
+            guard b.low <= b.high else { throw Failure("port bounds \(b.low)…\(b.high) match nothing") }
+            bounds = b
+            return
+        }
+        try flushBounds()
+
+        switch value {
+        case .meta(let key) where key == .iifname || key == .oifname:
+            let negated = try eqOrNeq()
+            guard let name = NftEncoding.interface(fromCmpData: data) else {
+                throw Failure("interface name data \(data.nftWords) is neither an exact name nor a prefix")
+            }
+            matches.append(key == .iifname ? .inInterface(name, negated: negated) : .outInterface(name, negated: negated))
+        case .meta(.l4proto):
+            let negated = try eqOrNeq()
+            guard data.count == 1 else { throw Failure("l4proto compared with \(data.count) bytes") }
+            try protocolMatch(TransportProtocol(number: data[0]), negated: negated)
+        case .meta(.nfproto):
+            let negated = try eqOrNeq()
+            guard data.count == 1 else { throw Failure("nfproto compared with \(data.count) bytes") }
+            let own = data[0] == NftEncoding.nfproto(family)
+            guard own != negated else { throw Failure("an nfproto guard that no \(family.rawValue) packet passes") }
+        case .meta(.protocol):
+            let negated = try eqOrNeq()
+            guard data.count == 2 else { throw Failure("meta protocol compared with \(data.count) bytes") }
+            let own = UInt16(data[0]) << 8 | UInt16(data[1]) == NftEncoding.ethertype(family)
+            guard own != negated else { throw Failure("a meta protocol guard that no \(family.rawValue) packet passes") }
+        case .payload(.network, 9, 1) where family == .ipv4:
+            let negated = try eqOrNeq()
+            guard data.count == 1 else { throw Failure("ip protocol compared with \(data.count) bytes") }
+            try protocolMatch(TransportProtocol(number: data[0]), negated: negated)
+        case .payload(.network, let offset, let length), .masked(.payload(.network, let offset, let length), _):
+            let negated = try eqOrNeq()
+            try addressMatch(value, offset: offset, length: length, data: data, negated: negated)
+        case .payload(.transport, let offset, 2) where offset == 0 || offset == 2:
+            let negated = try eqOrNeq()
+            try requirePortProtocol()
+            guard let port = NftEncoding.port(data) else { throw Failure("port compared with \(data.count) bytes") }
+            matches.append(.port(offset == 0 ? .source : .destination, PortRange(port), negated: negated))
+        case .ct(.state), .masked(.ct(.state), _):
+            guard data.count == 4, let compared = NftEncoding.hostU32(data) else { throw Failure("ct state compared with \(data.count) bytes") }
+            let negated = try eqOrNeq()
+            try stateMatch(value, compared: compared, negated: negated)
+        case .fib(let flags, .addressType) where flags == .saddr || flags == .daddr:
+            let negated = try eqOrNeq()
+            guard data.count == 4, let rtn = NftEncoding.hostU32(data), let type = NftEncoding.addressType(rtn: rtn) else {
+                throw Failure("fib type compared with \(data.nftWords), not an address type")
+            }
+            matches.append(.addressType(flags == .saddr ? .source : .destination, type, negated: negated))
+        default:
+            throw Failure("a compare of \(value), which no model match produces")
+        }
+    }
+
+    mutating func rangeCompare(_ range: RangeExpression) throws(Failure) {
+        let slot = try read(range.source)
+        try flushBounds()
+        guard case let .payload(.transport, offset, 2) = slot.value, offset == 0 || offset == 2 else {
+            throw Failure("a range compare of \(slot.value), which no model match produces")
+        }
+        try requirePortProtocol()
+        guard let low = NftEncoding.port(range.from), let high = NftEncoding.port(range.to) else {
+            throw Failure("a port range of \(range.from.count) and \(range.to.count) bytes")
+        }
+        guard low <= high else { throw Failure("a reversed port range \(low)-\(high)") }
+        matches.append(.port(offset == 0 ? .source : .destination, PortRange(low, high), negated: range.op == .neq))
+    }
+
+    mutating func flushBounds() throws(Failure) {
+        guard let b = bounds else { return }
+        bounds = nil
+        matches.append(.port(b.direction, PortRange(b.low, b.high)))
+    }
+
+    func requirePortProtocol() throws(Failure) {
+        guard portProtocol?.hasPorts == true else {
+            throw Failure("a transport port load without a tcp, udp or sctp protocol match before it")
+        }
+    }
+
+    mutating func protocolMatch(_ proto: TransportProtocol, negated: Bool) throws(Failure) {
+        if !negated && portProtocol == nil { portProtocol = proto }
+        matches.append(.protocol(proto, negated: negated))
+    }
+
+    mutating func addressMatch(_ value: Value, offset: UInt32, length: UInt32, data: [UInt8], negated: Bool) throws(Failure) {
+        let width = UInt32(family.bitWidth / 8)
+        let direction: Direction
+        if offset == NftEncoding.addressOffset(.source, family: family) {
+            direction = .source
+        } else if offset == NftEncoding.addressOffset(.destination, family: family) {
+            direction = .destination
+        } else {
+            throw Failure("a compare of network header bytes \(offset)…\(offset + length), which is not an \(family.rawValue) address")
+        }
+        guard length >= 1, length <= width, data.count == Int(length) else {
+            throw Failure("an address compare of \(data.count) bytes against a \(length)-byte load")
+        }
+        var prefixLength = Int(length) * 8
+        if case let .masked(_, mask) = value {
+            guard let n = NftEncoding.prefixLength(ofMask: mask) else {
+                throw Failure("address mask \(mask.nftWords) is not a prefix")
+            }
+            prefixLength = n
+            if zip(data, mask).contains(where: { $0 & ~$1 != 0 }) {
+                throw Failure("compares address bits outside its mask \(mask.nftWords), which no packet matches")
+            }
+        }
+        guard let address = NftEncoding.address(family: family, bytes: data) else { throw Failure("bad address bytes") }
+        if prefixLength == 0 {
+            guard !negated else { throw Failure("an address compare no packet passes") }
+            return  // matches every packet
+        }
+        matches.append(.address(direction, Prefix(address: address, length: prefixLength), negated: negated))
+    }
+
+    mutating func stateMatch(_ value: Value, compared: UInt32, negated: Bool) throws(Failure) {
+        func states(_ mask: UInt32) throws(Failure) -> Set<ConntrackState> {
+            guard let states = NftEncoding.ctStates(fromMask: mask), !states.isEmpty else {
+                throw Failure("ct state bits 0x\(String(mask, radix: 16)) are not conntrack states")
+            }
+            return states
+        }
+        if case let .masked(_, maskBytes) = value {
+            guard let mask = NftEncoding.hostU32(maskBytes) else { throw Failure("ct state mask of \(maskBytes.count) bytes") }
+            if compared == 0 {
+                // (state & mask) != 0: one of the states; == 0: none of them.
+                matches.append(.conntrackState(try states(mask), negated: !negated))
+            } else if compared == mask && mask.nonzeroBitCount == 1 {
+                matches.append(.conntrackState(try states(mask), negated: negated))
+            } else {
+                throw Failure("ct state & 0x\(String(mask, radix: 16)) compared with 0x\(String(compared, radix: 16)), which no state set means")
+            }
+            return
+        }
+        // A packet has exactly one state bit, so only a single state compares meaningfully.
+        guard compared.nonzeroBitCount == 1 else {
+            throw Failure("ct state compared with 0x\(String(compared, radix: 16)) as a value; a packet has one state, so this is not a state set (write it with a mask)")
+        }
+        matches.append(.conntrackState(try states(compared), negated: negated))
+    }
+
+    // MARK: Actions
+
+    func data(_ register: NftRegister?, what: String) throws(Failure) -> [UInt8]? {
+        guard let register else { return nil }
+        guard case let .data(bytes) = try read(register).value else {
+            throw Failure("the \(what) register \(register) holds a packet value, not a constant")
+        }
+        return bytes
+    }
+
+    func ports(min: NftRegister?, max: NftRegister?) throws(Failure) -> PortRange? {
+        guard let lowBytes = try data(min, what: "port") else {
+            if max != nil { throw Failure("a port maximum without a minimum") }
+            return nil
+        }
+        let highBytes = try data(max, what: "port") ?? lowBytes
+        guard let low = NftEncoding.port(lowBytes), let high = NftEncoding.port(highBytes) else {
+            throw Failure("ports of \(lowBytes.count) and \(highBytes.count) bytes")
+        }
+        guard low <= high else { throw Failure("a reversed port range \(low)-\(high)") }
+        return PortRange(low, high)
+    }
+
+    func natTarget(_ nat: NatExpression) throws(Failure) -> Target {
+        guard nat.family == family else {
+            throw Failure("\(nat.family.rawValue) NAT in an \(family.rawValue) table")
+        }
+        let unknown = nat.flags.subtracting([.mapIPs, .protoSpecified])
+        guard unknown.isEmpty else {
+            throw Failure("NAT flags 0x\(String(unknown.rawValue, radix: 16)) (random, persistent, …) the model cannot express")
+        }
+        guard let low = try data(nat.addressMin, what: "address") else {
+            throw Failure("NAT without an address, which the model cannot express")
+        }
+        let high = try data(nat.addressMax, what: "address") ?? low
+        guard low == high else { throw Failure("NAT to an address range; the model has one address") }
+        guard low.count == family.bitWidth / 8, let address = NftEncoding.address(family: family, bytes: low) else {
+            throw Failure("a NAT address of \(low.count) bytes in an \(family.rawValue) table")
+        }
+        let destination = NATDestination(address: address, ports: try ports(min: nat.protoMin, max: nat.protoMax))
+        return nat.type == .dnat ? .dnat(destination) : .snat(destination)
+    }
+}
