@@ -1,0 +1,18 @@
+import Glibc
+
+/// The symbolic name of an errno value (`ENOENT`), for messages.
+func errnoName(_ code: Int32) -> String {
+    errnoNames.first(where: { $0.0 == code })?.1 ?? "errno \(code)"
+}
+
+private let errnoNames: [(Int32, String)] = [
+    (EPERM, "EPERM"), (ENOENT, "ENOENT"), (ESRCH, "ESRCH"), (EINTR, "EINTR"), (EIO, "EIO"), (ENXIO, "ENXIO"),
+    (E2BIG, "E2BIG"), (EBADF, "EBADF"), (EAGAIN, "EAGAIN"), (ENOMEM, "ENOMEM"), (EACCES, "EACCES"), (EFAULT, "EFAULT"),
+    (EBUSY, "EBUSY"), (EEXIST, "EEXIST"), (ENODEV, "ENODEV"), (ENOTDIR, "ENOTDIR"), (EINVAL, "EINVAL"), (ENFILE, "ENFILE"),
+    (EMFILE, "EMFILE"), (EFBIG, "EFBIG"), (ENOSPC, "ENOSPC"), (ERANGE, "ERANGE"), (EMLINK, "EMLINK"), (ELOOP, "ELOOP"),
+    (ENAMETOOLONG, "ENAMETOOLONG"), (EOPNOTSUPP, "EOPNOTSUPP"), (EAFNOSUPPORT, "EAFNOSUPPORT"),
+    (EPROTONOSUPPORT, "EPROTONOSUPPORT"), (ENOBUFS, "ENOBUFS"), (EMSGSIZE, "EMSGSIZE"), (ERESTART, "ERESTART"),
+    (ENOTSOCK, "ENOTSOCK"), (EPROTO, "EPROTO"), (ECONNREFUSED, "ECONNREFUSED"), (EOVERFLOW, "EOVERFLOW"),
+    (ENOTEMPTY, "ENOTEMPTY"), (ENOSYS, "ENOSYS"), (EBADMSG, "EBADMSG"), (ENOLINK, "ENOLINK"), (ENOTCONN, "ENOTCONN"),
+    (EADDRINUSE, "EADDRINUSE"), (ETIMEDOUT, "ETIMEDOUT"),
+]

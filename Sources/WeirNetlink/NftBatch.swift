@@ -1,0 +1,99 @@
+import WeirDiagnostics
+import WeirModel
+import WeirNftables
+
+/// One nf_tables transaction as netlink bytes: `BATCH_BEGIN`, the messages, `BATCH_END`.
+///
+/// A batch is always finished: the only ways to get one are `replacing(_:)` (through
+/// `NftBatchBuilder.finish()`) and `init(decoding:)`, which rejects unfinished or damaged bytes.
+/// Sequence numbers start at 1 and increase by one per message, so the same program always
+/// gives the same bytes. `messages` maps every sequence number back to what it touches.
+public struct NftBatch: Sendable, Equatable {
+    /// The netlink stream, ready for one `sendmsg`.
+    public let bytes: [UInt8]
+    /// One entry per message, in stream order.
+    public let messages: [Message]
+    /// The program the batch installs (for a built batch, the very value given, provenance and all).
+    public let program: NftRuleset
+    /// Where the 4-byte big-endian `NFNL_BATCH_GENID` value of `BATCH_BEGIN` sits, if present.
+    let generationOffset: Int?
+
+    init(bytes: [UInt8], messages: [Message], program: NftRuleset, generationOffset: Int?) {
+        self.bytes = bytes
+        self.messages = messages
+        self.program = program
+        self.generationOffset = generationOffset
+    }
+
+    /// What one message of a batch does.
+    public struct Message: Sendable, Equatable, CustomStringConvertible {
+        public enum Kind: String, Sendable, Equatable {
+            case batchBegin = "BATCH_BEGIN"
+            case newTable = "NEWTABLE"
+            case deleteTable = "DELTABLE"
+            case newChain = "NEWCHAIN"
+            case newRule = "NEWRULE"
+            case batchEnd = "BATCH_END"
+        }
+        public var seq: UInt32
+        public var kind: Kind
+        /// `nlmsg_flags`.
+        public var flags: UInt16
+        public var family: Family?
+        public var table: String?
+        public var chain: String?
+        /// The rule's position in its chain (0-based), for `NEWRULE`.
+        public var ruleIndex: Int?
+        /// Where the message starts in `bytes`, and its length.
+        public var offset: Int
+        public var length: Int
+        /// Positions in `program`, for finding the rule (and its provenance).
+        var tableIndex: Int?
+        var chainIndex: Int?
+
+        /// `NEWRULE ip weir FORWARD rule #3`
+        public var description: String {
+            var text = kind.rawValue
+            if let family { text += " \(family.rawValue)" }
+            if let table { text += " \(table)" }
+            if let chain { text += " \(chain)" }
+            if let ruleIndex { text += " rule #\(ruleIndex)" }
+            return text
+        }
+    }
+
+    /// The message with sequence number `seq`.
+    public func message(seq: UInt32) -> Message? {
+        var low = 0, high = messages.count - 1
+        while low <= high {
+            let mid = (low + high) / 2
+            if messages[mid].seq == seq { return messages[mid] }
+            if messages[mid].seq < seq { low = mid + 1 } else { high = mid - 1 }
+        }
+        return nil
+    }
+
+    /// The program rule a `NEWRULE` message creates.
+    public func rule(for message: Message) -> NftRule? {
+        guard let t = message.tableIndex, let c = message.chainIndex, let r = message.ruleIndex,
+              t < program.tables.count, c < program.tables[t].chains.count, r < program.tables[t].chains[c].rules.count else { return nil }
+        return program.tables[t].chains[c].rules[r]
+    }
+
+    /// A batch that replaces, in one transaction, each table of `program` (and nothing else):
+    /// per table `NEWTABLE` (create: ensure it exists), `DELTABLE`, `NEWTABLE` (create|excl),
+    /// then its chains (base chains with hook, priority, type and policy) and its rules
+    /// (`NLM_F_CREATE|NLM_F_APPEND`, comments as `NFTNL_UDATA_RULE_COMMENT` user data).
+    public static func replacing(_ program: NftRuleset) throws(NftBatchError) -> NftBatch {
+        var seen = Set<String>()
+        for table in program.tables where !seen.insert("\(table.family.rawValue) \(table.name)").inserted {
+            throw NftBatchError(.unencodable, offset: nil, "table \(table.family.rawValue) \(table.name) appears twice in the program")
+        }
+        var builder = NftBatchBuilder()
+        for table in program.tables { try builder.replace(table) }
+        return builder.finish()
+    }
+
+    /// Equal when the bytes are.
+    public static func == (lhs: NftBatch, rhs: NftBatch) -> Bool { lhs.bytes == rhs.bytes }
+}
