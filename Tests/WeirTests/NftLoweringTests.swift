@@ -190,10 +190,10 @@ import WeirNftables
         ])
         let masq = Self.lowered(Rule([.protocol(.tcp)], .masquerade(ports: PortRange(1024, 65535))), table: "nat", chain: "POSTROUTING")
         #expect(masq?.dropFirst(2).map { $0 } == [
-            "[ immediate reg 1 0x00000004 ]", "[ immediate reg 2 0x0000ffff ]", "[ masq proto_min reg 1 proto_max reg 2 ]",
+            "[ immediate reg 1 0x00000004 ]", "[ immediate reg 2 0x0000ffff ]", "[ masq proto_min reg 1 proto_max reg 2 flags 0x2 ]",
         ])
         #expect(Self.lowered(Rule([.protocol(.udp)], .masquerade(ports: PortRange(1000))), table: "nat", chain: "POSTROUTING")?.dropFirst(2).map { $0 } == [
-            "[ immediate reg 1 0x0000e803 ]", "[ masq proto_min reg 1 proto_max reg 1 ]",
+            "[ immediate reg 1 0x0000e803 ]", "[ masq proto_min reg 1 proto_max reg 1 flags 0x2 ]",
         ])
         #expect(MasqExpression(protoMin: .r1, protoMax: .r1).flags == .protoSpecified)
         #expect(MasqExpression().flags == [])

@@ -11,6 +11,7 @@ public struct MasqExpression: NftExpression, Equatable {
         var out = "[ masq"
         if let protoMin { out += " proto_min reg \(protoMin)" }
         if let protoMax { out += " proto_max reg \(protoMax)" }
+        if !flags.isEmpty { out += " flags 0x\(String(flags.rawValue, radix: 16))" }
         return out + " ]"
     }
 }
