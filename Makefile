@@ -28,7 +28,11 @@ build: deps
 
 # The main job: compile the bundled default policy and print the iptables-restore text.
 run: build
-	$(WEIR) compile $(DEFAULT_POLICY)
+	@echo "# iptables-restore ($(DEFAULT_POLICY))"
+	@$(WEIR) compile $(DEFAULT_POLICY)
+	@echo
+	@echo "# nft -f ($(DEFAULT_POLICY))"
+	@$(WEIR) compile $(DEFAULT_POLICY) --target nft
 
 # Unit, scenario, golden-staleness and kernel tests (kernel tests need root; they fail,
 # not skip, without it unless WEIR_SKIP_KERNEL_TESTS=1).

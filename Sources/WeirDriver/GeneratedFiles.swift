@@ -1,8 +1,8 @@
 import Foundation
 import WeirDiagnostics
 
-/// `Generated/` holds the compiled outputs of every policy in `Policies/`: `NAME.iptables`,
-/// and `NAME.ip6tables` where the policy has IPv6 rules.
+/// `Generated/` holds the compiled outputs of every policy in `Policies/`: `NAME.iptables`
+/// (and `NAME.ip6tables` where the policy has IPv6 rules), `NAME.nft` and `NAME.batch.txt`.
 public struct GeneratedFiles {
     public var policiesDirectory: String
     public var generatedDirectory: String

@@ -16,14 +16,17 @@ struct Compile: ParsableCommand {
     )
 
     enum Target: String, ExpressibleByArgument, CaseIterable {
-        case iptables, ip6tables
+        case iptables, ip6tables, nft, batch
     }
 
     @Argument(help: "The policy file (.weir).")
     var policy: String?
 
-    @Option(help: "What to produce: iptables (IPv4) or ip6tables (IPv6).")
+    @Option(help: "What to produce: iptables (IPv4), ip6tables (IPv6), nft (nft -f text) or batch (netlink bytes).")
     var target: Target = .iptables
+
+    @Flag(help: "With --target batch: print the batch message by message instead of its bytes.")
+    var explain = false
 
     @Option(name: [.customShort("o"), .customLong("output")], help: "Write to this file instead of standard output.")
     var output: String?
@@ -44,6 +47,8 @@ struct Compile: ParsableCommand {
         if check && update { throw ValidationError("--check and --update exclude each other") }
         if (check || update) && policy != nil { throw ValidationError("--check and --update take no policy argument") }
         if !(check || update) && policy == nil { throw ValidationError("missing a policy file (or --check / --update)") }
+        if explain && target != .batch { throw ValidationError("--explain goes with --target batch") }
+        if target == .batch && !explain && output == nil { throw ValidationError("--target batch writes binary: give -o FILE, or --explain") }
     }
 
     func run() throws {
@@ -51,20 +56,24 @@ struct Compile: ParsableCommand {
             try runGenerated()
             return
         }
-        let result = Compiler.compile(path: policy!)
+        let backends: Set<Backend> = (target == .iptables || target == .ip6tables) ? [.iptables] : [.nftables]
+        let result = Compiler.compile(path: policy!, backends: backends)
         printDiagnostics(result.diagnostics)
         guard !result.hasErrors else { throw ExitCode(1) }
-        let kind: Artifact.Kind = target == .iptables ? .iptables : .ip6tables
-        let text = result.artifact(kind)?.contents ?? ""
+        let bytes: [UInt8]
+        switch target {
+        case .iptables: bytes = Array((result.artifact(.iptables)?.contents ?? "").utf8)
+        case .ip6tables: bytes = Array((result.artifact(.ip6tables)?.contents ?? "").utf8)
+        case .nft: bytes = Array((result.artifact(.nft)?.contents ?? "").utf8)
+        case .batch: bytes = explain ? Array((result.artifact(.batchText)?.contents ?? "").utf8) : result.batch?.bytes ?? []
+        }
         if let output {
-            do {
-                try text.write(toFile: output, atomically: true, encoding: .utf8)
-            } catch {
-                printError("error: cannot write '\(output)': \(error.localizedDescription)")
+            guard FileManager.default.createFile(atPath: output, contents: Data(bytes)) else {
+                printError("error: cannot write '\(output)'")
                 throw ExitCode(1)
             }
         } else {
-            FileHandle.standardOutput.write(Data(text.utf8))
+            FileHandle.standardOutput.write(Data(bytes))
         }
     }
 

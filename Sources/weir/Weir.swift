@@ -6,9 +6,13 @@ struct Weir: ParsableCommand {
         commandName: "weir",
         abstract: "Compile container-host firewall policies into netfilter rulesets.",
         discussion: """
-            Exit codes: 0 success, 1 policy errors or stale outputs, 64 usage errors.
+            Examples:
+              weir compile Policies/docker-default.weir
+              weir apply Policies/docker-default.weir --netns lab
+              weir show --netns lab --format iptables
+            Exit codes: 0 success, 1 policy, kernel or input errors (or stale outputs), 64 usage errors.
             """,
-        subcommands: [Compile.self, Import.self, Bench.self, BenchPolicy.self],
+        subcommands: [Compile.self, Apply.self, Show.self, ShowBatch.self, Import.self, Bench.self, BenchPolicy.self],
         defaultSubcommand: Compile.self
     )
 }

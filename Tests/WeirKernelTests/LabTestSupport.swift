@@ -3,13 +3,10 @@ import Testing
 import WeirDriver
 import WeirLab
 import WeirModel
-// The test target lists WeirDriver, not WeirSema; WeirSema's `Checker` is reachable as WeirDriver's
-// dependency and gives the `CheckedPolicy` a lab is built from.
 import WeirSema
 
 /// A ruleset backend the lab tests run against: how it loads a compiled policy into the lab's host
-/// namespace. Every traffic test runs once per entry of `LabBackend.all`; a second backend (nft)
-/// is one more entry there.
+/// namespace. Every traffic test runs once per entry of `LabBackend.all`.
 struct LabBackend: Sendable, CustomTestStringConvertible {
     var name: String
     var apply: @Sendable (_ compiled: CompileResult, _ hostNamespace: String) throws -> Void
@@ -28,7 +25,17 @@ struct LabBackend: Sendable, CustomTestStringConvertible {
         guard result.succeeded else { throw CommandError(description: "iptables-restore in \(namespace) failed: \(result)") }
     }
 
-    static let all: [LabBackend] = [.iptables]
+    /// `Deployer.apply` of the policy's netlink batch: one nftables transaction.
+    static let nftables = LabBackend(name: "nftables") { compiled, namespace in
+        guard let batch = compiled.batch else {
+            throw CommandError(description: "the policy compiled to no nftables batch: \(compiled.diagnostics)")
+        }
+        if case .failure(let error) = Deployer.apply(batch, namespace: namespace) {
+            throw CommandError(description: "weir apply in \(namespace) failed: \(error)")
+        }
+    }
+
+    static let all: [LabBackend] = [.iptables, .nftables]
 }
 
 /// A compiled policy and the lab topology of its host.
