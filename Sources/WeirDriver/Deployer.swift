@@ -88,10 +88,14 @@ public enum Deployer {
         return diagnostics
     }
 
-    /// The line number in `iptables-restore: line N failed`.
+    /// The line number in `Error occurred at line: N` or `iptables-restore: line N failed`.
     static func failedLine(in output: String) -> Int? {
-        guard let range = output.range(of: "line ") else { return nil }
-        return Int(output[range.upperBound...].prefix { $0.isNumber })
+        for marker in ["at line: ", "line "] {
+            if let range = output.range(of: marker), let line = Int(output[range.upperBound...].prefix { $0.isNumber }) {
+                return line
+            }
+        }
+        return nil
     }
 
     /// The provenance of the rule printed on `line` (1-based) of the family's iptables text.
