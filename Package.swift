@@ -22,13 +22,14 @@ let package = Package(
         .systemLibrary(name: "CNftnl", pkgConfig: "libnftnl", providers: [.apt(["libnftnl-dev", "libmnl-dev"])]),
         .target(name: "WeirNetlink", dependencies: ["CNftnl", "WeirDiagnostics", "WeirModel", "WeirNftables"]),
         .target(name: "WeirLab", dependencies: ["WeirModel", "WeirSema"]),
-        .target(name: "WeirDriver", dependencies: ["WeirDiagnostics", "WeirModel", "WeirPolicy", "WeirSema", "WeirIptables", "WeirNftables", "WeirNetlink"]),
+        .target(name: "WeirSimulator", dependencies: ["WeirModel", "WeirSema"]),
+        .target(name: "WeirDriver", dependencies: ["WeirDiagnostics", "WeirModel", "WeirPolicy", "WeirSema", "WeirIptables", "WeirNftables", "WeirNetlink", "WeirSimulator"]),
         .executableTarget(name: "weir", dependencies: [
             "WeirDriver",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .testTarget(name: "WeirTests", dependencies: ["WeirDiagnostics", "WeirModel", "WeirPolicy", "WeirDSL", "WeirSema", "WeirIptables", "WeirNftables", "WeirNetlink", "WeirDriver"]),
-        .testTarget(name: "WeirKernelTests", dependencies: ["WeirModel", "WeirSema", "WeirIptables", "WeirNftables", "WeirNetlink", "WeirLab", "WeirDriver"]),
+        .testTarget(name: "WeirTests", dependencies: ["WeirDiagnostics", "WeirModel", "WeirPolicy", "WeirDSL", "WeirSema", "WeirIptables", "WeirNftables", "WeirNetlink", "WeirSimulator", "WeirDriver"]),
+        .testTarget(name: "WeirKernelTests", dependencies: ["WeirModel", "WeirSema", "WeirIptables", "WeirNftables", "WeirNetlink", "WeirLab", "WeirSimulator", "WeirDriver"]),
     ],
     swiftLanguageModes: [.v6]
 )
