@@ -109,7 +109,8 @@ public enum Deployer {
     }
 
     /// The kernel's nf_tables ruleset, lifted into the model (Weir's `weir-T` tables and
-    /// iptables-nft's `T` tables both become `T`).
+    /// iptables-nft's `T` tables both become `T`). Sets are read with their elements, and a rule
+    /// that looks one up lifts to one rule per element (`NftLifting`, "Set lookups").
     public static func show(namespace: String?) -> (ruleset: Ruleset?, diagnostics: [Diagnostic]) {
         do {
             let socket = try NetlinkSocket(namespace: namespace)

@@ -87,6 +87,10 @@ enum NF {
         static let newRule = UInt16(NFT_MSG_NEWRULE.rawValue)
         /// `NFT_MSG_GETRULE`
         static let getRule = UInt16(NFT_MSG_GETRULE.rawValue)
+        /// `NFT_MSG_GETSET`
+        static let getSet = UInt16(NFT_MSG_GETSET.rawValue)
+        /// `NFT_MSG_GETSETELEM`
+        static let getSetElement = UInt16(NFT_MSG_GETSETELEM.rawValue)
         /// `NFT_MSG_NEWGEN`
         static let newGeneration = UInt16(NFT_MSG_NEWGEN.rawValue)
         /// `NFT_MSG_GETGEN`
@@ -185,6 +189,36 @@ enum Attr {
     static let ruleHandle = UInt16(NFTNL_RULE_HANDLE.rawValue)
     /// `NFTNL_RULE_USERDATA`
     static let ruleUserdata = UInt16(NFTNL_RULE_USERDATA.rawValue)
+    /// `NFTNL_SET_TABLE`
+    static let setTable = UInt16(NFTNL_SET_TABLE.rawValue)
+    /// `NFTNL_SET_NAME`
+    static let setName = UInt16(NFTNL_SET_NAME.rawValue)
+    /// `NFTNL_SET_FLAGS`
+    static let setFlags = UInt16(NFTNL_SET_FLAGS.rawValue)
+    /// `NFTNL_SET_KEY_TYPE`
+    static let setKeyType = UInt16(NFTNL_SET_KEY_TYPE.rawValue)
+    /// `NFTNL_SET_KEY_LEN`
+    static let setKeyLength = UInt16(NFTNL_SET_KEY_LEN.rawValue)
+    /// `NFTNL_SET_DATA_TYPE`
+    static let setDataType = UInt16(NFTNL_SET_DATA_TYPE.rawValue)
+    /// `NFTNL_SET_DATA_LEN`
+    static let setDataLength = UInt16(NFTNL_SET_DATA_LEN.rawValue)
+    /// `NFTNL_SET_FAMILY`
+    static let setFamily = UInt16(NFTNL_SET_FAMILY.rawValue)
+    /// `NFTNL_SET_DESC_CONCAT` (field lengths, one byte each)
+    static let setDescConcat = UInt16(NFTNL_SET_DESC_CONCAT.rawValue)
+    /// `NFTNL_SET_ELEM_FLAGS`
+    static let setElementFlags = UInt16(NFTNL_SET_ELEM_FLAGS)
+    /// `NFTNL_SET_ELEM_KEY`
+    static let setElementKey = UInt16(NFTNL_SET_ELEM_KEY)
+    /// `NFTNL_SET_ELEM_KEY_END`
+    static let setElementKeyEnd = UInt16(NFTNL_SET_ELEM_KEY_END)
+    /// `NFTNL_SET_ELEM_VERDICT`
+    static let setElementVerdict = UInt16(NFTNL_SET_ELEM_VERDICT)
+    /// `NFTNL_SET_ELEM_CHAIN`
+    static let setElementChain = UInt16(NFTNL_SET_ELEM_CHAIN)
+    /// `NFTNL_SET_ELEM_DATA`
+    static let setElementData = UInt16(NFTNL_SET_ELEM_DATA)
     /// `NFTNL_GEN_ID`
     static let generationID = UInt16(NFTNL_GEN_ID)
     /// `NFTNL_EXPR_NAME`

@@ -35,7 +35,7 @@ enum ExpressionCodec {
         MetaExpression.self, PayloadExpression.self, CmpExpression.self, BitwiseExpression.self,
         RangeExpression.self, CtExpression.self, FibExpression.self, ImmediateExpression.self,
         NatExpression.self, MasqExpression.self, RejectExpression.self, LogExpression.self,
-        CounterExpression.self, XtablesExpression.self,
+        CounterExpression.self, XtablesExpression.self, LookupExpression.self,
     ]
 
     static let byName: [String: any NetlinkExpression.Type] = {

@@ -109,6 +109,59 @@ enum C {
     }
     static func exprIterDestroy(_ i: OpaquePointer) { note("nftnl_expr_iter_destroy"); nftnl_expr_iter_destroy(i) }
 
+    // MARK: sets and set elements
+
+    static func setAlloc() -> OpaquePointer? { note("nftnl_set_alloc"); return nftnl_set_alloc() }
+    static func setFree(_ s: OpaquePointer) { note("nftnl_set_free"); nftnl_set_free(s) }
+    static func setSetStr(_ s: OpaquePointer, _ attr: UInt16, _ value: String) -> Int32 {
+        note("nftnl_set_set_str"); return nftnl_set_set_str(s, attr, value)
+    }
+    static func setSetU32(_ s: OpaquePointer, _ attr: UInt16, _ value: UInt32) {
+        note("nftnl_set_set_u32"); nftnl_set_set_u32(s, attr, value)
+    }
+    static func setIsSet(_ s: OpaquePointer, _ attr: UInt16) -> Bool {
+        note("nftnl_set_is_set"); return nftnl_set_is_set(s, attr)
+    }
+    static func setGetStr(_ s: OpaquePointer, _ attr: UInt16) -> UnsafePointer<CChar>? {
+        note("nftnl_set_get_str"); return nftnl_set_get_str(s, attr)
+    }
+    static func setGetU32(_ s: OpaquePointer, _ attr: UInt16) -> UInt32 {
+        note("nftnl_set_get_u32"); return nftnl_set_get_u32(s, attr)
+    }
+    static func setGetData(_ s: OpaquePointer, _ attr: UInt16, _ length: inout UInt32) -> UnsafeRawPointer? {
+        note("nftnl_set_get_data"); return nftnl_set_get_data(s, attr, &length)
+    }
+    static func setParse(_ nlh: UnsafePointer<nlmsghdr>, _ s: OpaquePointer) -> Int32 {
+        note("nftnl_set_nlmsg_parse"); return nftnl_set_nlmsg_parse(nlh, s)
+    }
+    static func setElementsParse(_ nlh: UnsafePointer<nlmsghdr>, _ s: OpaquePointer) -> Int32 {
+        note("nftnl_set_elems_nlmsg_parse"); return nftnl_set_elems_nlmsg_parse(nlh, s)
+    }
+    static func setElementsBuildPayload(_ nlh: UnsafeMutablePointer<nlmsghdr>, _ s: OpaquePointer) {
+        note("nftnl_set_elems_nlmsg_build_payload"); nftnl_set_elems_nlmsg_build_payload(nlh, s)
+    }
+    static func setElementsIterCreate(_ s: OpaquePointer) -> OpaquePointer? {
+        note("nftnl_set_elems_iter_create"); return nftnl_set_elems_iter_create(s)
+    }
+    static func setElementsIterNext(_ i: OpaquePointer) -> OpaquePointer? {
+        note("nftnl_set_elems_iter_next"); return nftnl_set_elems_iter_next(i)
+    }
+    static func setElementsIterDestroy(_ i: OpaquePointer) {
+        note("nftnl_set_elems_iter_destroy"); nftnl_set_elems_iter_destroy(i)
+    }
+    static func setElementIsSet(_ e: OpaquePointer, _ attr: UInt16) -> Bool {
+        note("nftnl_set_elem_is_set"); return nftnl_set_elem_is_set(e, attr)
+    }
+    static func setElementGet(_ e: OpaquePointer, _ attr: UInt16, _ length: inout UInt32) -> UnsafeRawPointer? {
+        note("nftnl_set_elem_get"); return nftnl_set_elem_get(e, attr, &length)
+    }
+    static func setElementGetU32(_ e: OpaquePointer, _ attr: UInt16) -> UInt32 {
+        note("nftnl_set_elem_get_u32"); return nftnl_set_elem_get_u32(e, attr)
+    }
+    static func setElementGetStr(_ e: OpaquePointer, _ attr: UInt16) -> UnsafePointer<CChar>? {
+        note("nftnl_set_elem_get_str"); return nftnl_set_elem_get_str(e, attr)
+    }
+
     // MARK: expressions
 
     static func exprAlloc(_ name: String) -> OpaquePointer? { note("nftnl_expr_alloc"); return nftnl_expr_alloc(name) }

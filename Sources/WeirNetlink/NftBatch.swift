@@ -83,7 +83,8 @@ public struct NftBatch: Sendable, Equatable {
     /// A batch that replaces, in one transaction, each table of `program` (and nothing else):
     /// per table `NEWTABLE` (create: ensure it exists), `DELTABLE`, `NEWTABLE` (create|excl),
     /// then its chains (base chains with hook, priority, type and policy) and its rules
-    /// (`NLM_F_CREATE|NLM_F_APPEND`, comments as `NFTNL_UDATA_RULE_COMMENT` user data).
+    /// (`NLM_F_CREATE|NLM_F_APPEND`, comments as `NFTNL_UDATA_RULE_COMMENT` user data). A
+    /// table with sets is refused (`.unencodable`): batches do not write sets.
     public static func replacing(_ program: NftRuleset) throws(NftBatchError) -> NftBatch {
         var seen = Set<String>()
         for table in program.tables where !seen.insert("\(table.family.rawValue) \(table.name)").inserted {

@@ -67,6 +67,11 @@ public struct NftBatchBuilder: ~Copyable {
 
     private mutating func write(_ table: NftTable) throws(NftBatchError) {
         try Self.checkName(table.name, "table")
+        guard table.sets.isEmpty else {
+            // Weir's lowering uses no sets; refusing is better than writing a table without them.
+            throw NftBatchError(.unencodable, offset: nil,
+                                "table \(table.family.rawValue) \(table.name) has \(table.sets.count) set(s) (\(table.sets.map(\.name).joined(separator: ", "))); batches write tables, chains and rules, not sets")
+        }
         let family = UInt16(table.family.nfproto)
         let create = Netlink.Flag.create, exclusive = Netlink.Flag.exclusive
         for (type, flags, kind) in [(NF.Message.newTable, create, NftBatch.Message.Kind.newTable),

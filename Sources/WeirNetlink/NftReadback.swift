@@ -9,7 +9,8 @@ public enum NftReadback {
     public struct Snapshot: Sendable, Equatable {
         /// The generation id the dump was read under.
         public var generation: UInt32
-        /// The `ip` and `ip6` tables, in the kernel's order, with their chains and rules.
+        /// The `ip` and `ip6` tables, in the kernel's order, with their chains, rules and sets
+        /// (anonymous ones included; elements normalised, see `NftSet.normalized()`).
         public var ruleset: NftRuleset
         /// Tables of other families (`inet filter`, `bridge nat`, …), which the program form
         /// cannot hold; listed, not read.
@@ -23,8 +24,9 @@ public enum NftReadback {
         try snapshot(socket).ruleset
     }
 
-    /// GETGEN; GETTABLE, GETCHAIN and GETRULE dumps over all families (`NFPROTO_UNSPEC`); GETGEN
-    /// again. When the generation moved (or a dump message carries another generation, or the
+    /// GETGEN; GETTABLE, GETCHAIN, GETSET and GETRULE dumps over all families (`NFPROTO_UNSPEC`),
+    /// and a GETSETELEM dump per `ip`/`ip6` set (in the set's family, naming its table and set);
+    /// GETGEN again. When the generation moved (or a dump message carries another generation, or the
     /// kernel flags a dump as interrupted), the whole dump is repeated, up to `maxAttempts` times.
     public static func snapshot(_ socket: NetlinkSocket, maxAttempts: Int = 5) throws(NetlinkError) -> Snapshot {
         for attempt in 1...max(1, maxAttempts) {
@@ -40,6 +42,7 @@ public enum NftReadback {
     private static func read(_ socket: NetlinkSocket, generation: UInt32, attempt: Int) throws(NetlinkError) -> Snapshot? {
         guard let tableMessages = try dumpAll(socket, NF.Message.getTable, generation),
               let chainMessages = try dumpAll(socket, NF.Message.getChain, generation),
+              let setMessages = try dumpAll(socket, NF.Message.getSet, generation),
               let ruleMessages = try dumpAll(socket, NF.Message.getRule, generation) else { return nil }
 
         var ruleset = NftRuleset()
@@ -71,6 +74,20 @@ public enum NftReadback {
                 throw NetlinkError(.decoding, "chain dump, \(familyName(family)) table: \(failure.message)")
             }
         }
+        for message in setMessages {
+            let family = UInt32(message.bytes[Netlink.headerSize])
+            guard Family(nfproto: family) != nil else { continue }
+            var parsed: ParsedSet
+            switch message.withHeader({ ObjectParser.set($0) }) {
+            case .success(let set): parsed = set
+            case .failure(let failure): throw NetlinkError(.decoding, "set dump, \(familyName(family)) table: \(failure.message)")
+            }
+            guard let t = tableIndex[key(parsed.family, parsed.table)],
+                  let elements = try setElements(socket, parsed, generation) else { return nil }
+            parsed.set.elements = elements
+            // Kept as the kernel reported them when they do not pair up; lifting then says why.
+            ruleset.tables[t].sets.append((try? parsed.set.normalized()) ?? parsed.set)
+        }
         for message in ruleMessages {
             let family = UInt32(message.bytes[Netlink.headerSize])
             guard Family(nfproto: family) != nil else { continue }
@@ -90,15 +107,44 @@ public enum NftReadback {
         return Snapshot(generation: generation, ruleset: ruleset, otherTables: others, attempts: attempt)
     }
 
+    /// The elements of one set (a GETSETELEM dump); nil when the dump saw a concurrent change.
+    private static func setElements(_ socket: NetlinkSocket, _ parsed: ParsedSet, _ generation: UInt32) throws(NetlinkError) -> [NftSetElement]? {
+        guard let request = NftnlSet() else { throw NetlinkError(.decoding, "libnftnl could not allocate a set") }
+        request.set(Attr.setTable, parsed.table)
+        request.set(Attr.setName, parsed.set.name)
+        let what = "set \(familyName(parsed.family)) \(parsed.table) \(parsed.set.name)"
+        guard let messages = try dumpAll(socket, NF.Message.getSetElement, generation, family: UInt16(parsed.family),
+                                         payload: { C.setElementsBuildPayload($0, request.raw) }) else { return nil }
+        var elements: [NftSetElement] = []
+        for message in messages {
+            switch message.withHeader({ ObjectParser.setElements($0) }) {
+            case .success(let part):
+                guard part.table == parsed.table, part.set == parsed.set.name else {
+                    throw NetlinkError(.protocolViolation, "the element dump of \(what) answered with set \(part.table) \(part.set)")
+                }
+                elements += part.elements
+            case .failure(let failure):
+                throw NetlinkError(.decoding, "element dump of \(what): \(failure.message)")
+            }
+        }
+        return elements
+    }
+
     private static func key(_ family: UInt32, _ names: String...) -> String {
         "\(family)\u{0}" + names.joined(separator: "\u{0}")
     }
 
     /// The data messages of one `NLM_F_DUMP` request, up to `NLMSG_DONE`; nil when the dump
     /// was interrupted or ran under another generation.
-    static func dumpAll(_ socket: NetlinkSocket, _ type: UInt16, _ generation: UInt32) throws(NetlinkError) -> [ReceivedMessage]? {
+    /// `family` is the request's (all families by default); `payload` adds attributes.
+    static func dumpAll(_ socket: NetlinkSocket, _ type: UInt16, _ generation: UInt32, family: UInt16 = NF.familyUnspecified,
+                        payload: ((UnsafeMutablePointer<nlmsghdr>) -> Void)? = nil) throws(NetlinkError) -> [ReceivedMessage]? {
         let seq = socket.makeSeq()
-        try socket.sendRequest { C.nlmsgBuildHeader($0, type, NF.familyUnspecified, Netlink.Flag.dump, seq) }
+        try socket.sendRequest { buffer in
+            let nlh = C.nlmsgBuildHeader(buffer, type, family, Netlink.Flag.dump, seq)
+            payload?(nlh)
+            return nlh
+        }
         var out: [ReceivedMessage] = []
         var consistent = true
         while true {
@@ -136,6 +182,8 @@ enum BatchNames {
         case NF.Message.getTable: "GETTABLE"
         case NF.Message.getChain: "GETCHAIN"
         case NF.Message.getRule: "GETRULE"
+        case NF.Message.getSet: "GETSET"
+        case NF.Message.getSetElement: "GETSETELEM"
         case NF.Message.getGeneration: "GETGEN"
         default: "message \(type)"
         }

@@ -18,6 +18,20 @@ struct ParsedRule {
     var rule: NftRule
 }
 
+/// A set as a NEWSET message describes it (without elements).
+struct ParsedSet {
+    var family: UInt32
+    var table: String
+    var set: NftSet
+}
+
+/// The elements one NEWSETELEM message carries.
+struct ParsedSetElements {
+    var table: String
+    var set: String
+    var elements: [NftSetElement]
+}
+
 /// Reads nf_tables object messages with libnftnl's `nftnl_*_nlmsg_parse` and the expression
 /// decoders. Failures are messages in words (the callers add where).
 enum ObjectParser {
@@ -107,6 +121,56 @@ enum ObjectParser {
             at += 2 + length
         }
         return .success(comment)
+    }
+
+    /// A NEWSET message (a GETSET dump reply): the set without its elements.
+    static func set(_ nlh: UnsafePointer<nlmsghdr>) -> Result<ParsedSet, ParseFailure> {
+        guard let s = NftnlSet() else { return .failure(ParseFailure("libnftnl could not allocate a set")) }
+        guard C.setParse(nlh, s.raw) >= 0 else { return .failure(ParseFailure("libnftnl cannot parse this set message")) }
+        guard let name = s.string(Attr.setName), let table = s.string(Attr.setTable), let family = s.u32(Attr.setFamily) else {
+            return .failure(ParseFailure("the set message lacks a name, table or family"))
+        }
+        guard let keyLength = s.u32(Attr.setKeyLength) else { return .failure(ParseFailure("set \(name) has no key length")) }
+        let set = NftSet(name: name, flags: NftSet.Flags(rawValue: s.u32(Attr.setFlags) ?? 0), keyType: s.u32(Attr.setKeyType) ?? 0,
+                         keyLength: keyLength, dataType: s.u32(Attr.setDataType), dataLength: s.u32(Attr.setDataLength),
+                         fieldLengths: (s.data(Attr.setDescConcat) ?? []).map { UInt32($0) })
+        return .success(ParsedSet(family: family, table: table, set: set))
+    }
+
+    /// A NEWSETELEM message (a GETSETELEM dump reply): which set, and the elements it carries
+    /// (as the kernel stores them: interval sets in start/end pairs).
+    static func setElements(_ nlh: UnsafePointer<nlmsghdr>) -> Result<ParsedSetElements, ParseFailure> {
+        guard let s = NftnlSet() else { return .failure(ParseFailure("libnftnl could not allocate a set")) }
+        guard C.setElementsParse(nlh, s.raw) >= 0 else { return .failure(ParseFailure("libnftnl cannot parse this set element message")) }
+        guard let name = s.string(Attr.setName), let table = s.string(Attr.setTable) else {
+            return .failure(ParseFailure("the set element message names no set or table"))
+        }
+        var elements: [NftSetElement] = []
+        for e in s.elements() {
+            let flags = NftSetElement.Flags(rawValue: e.u32(Attr.setElementFlags) ?? 0)
+            guard let key = e.data(Attr.setElementKey) ?? (flags.contains(.catchall) ? [] : nil) else {
+                return .failure(ParseFailure("an element of set \(name) has no key"))
+            }
+            var element = NftSetElement(key: key, keyEnd: e.data(Attr.setElementKeyEnd), flags: flags, data: e.data(Attr.setElementData))
+            if let raw = e.u32(Attr.setElementVerdict) {
+                element.verdict = verdict(code: Int32(bitPattern: raw), chain: e.string(Attr.setElementChain))
+            }
+            elements.append(element)
+        }
+        return .success(ParsedSetElements(table: table, set: name, elements: elements))
+    }
+
+    /// The program form of a verdict code (nil for one it has no case for: `queue`, `break`).
+    static func verdict(code: Int32, chain: String?) -> ImmediateExpression.Verdict? {
+        switch code {
+        case ImmediateExpression.Verdict.accept.code: .accept
+        case ImmediateExpression.Verdict.drop.code: .drop
+        case ImmediateExpression.Verdict.continue.code: .continue
+        case ImmediateExpression.Verdict.return.code: .return
+        case ImmediateExpression.Verdict.jump("").code: chain.map { .jump($0) }
+        case ImmediateExpression.Verdict.goto("").code: chain.map { .goto($0) }
+        default: nil
+        }
     }
 
     static func generation(_ nlh: UnsafePointer<nlmsghdr>) -> UInt32? {

@@ -76,6 +76,58 @@ final class NftnlRule {
     }
 }
 
+/// Owns a `struct nftnl_set *` (`nftnl_set_alloc` / `nftnl_set_free`, which also frees the
+/// elements the set holds after `nftnl_set_elems_nlmsg_parse`).
+final class NftnlSet {
+    let raw: OpaquePointer
+    init?() {
+        guard let raw = C.setAlloc() else { return nil }
+        self.raw = raw
+    }
+    deinit { C.setFree(raw) }
+
+    func set(_ attr: UInt16, _ value: String) { _ = C.setSetStr(raw, attr, value) }
+    func set(_ attr: UInt16, _ value: UInt32) { C.setSetU32(raw, attr, value) }
+    func string(_ attr: UInt16) -> String? {
+        guard C.setIsSet(raw, attr), let p = C.setGetStr(raw, attr) else { return nil }
+        return String(cString: p)
+    }
+    func u32(_ attr: UInt16) -> UInt32? { C.setIsSet(raw, attr) ? C.setGetU32(raw, attr) : nil }
+    func data(_ attr: UInt16) -> [UInt8]? {
+        guard C.setIsSet(raw, attr) else { return nil }
+        var length: UInt32 = 0
+        guard let p = C.setGetData(raw, attr, &length) else { return nil }
+        return [UInt8](UnsafeRawBufferPointer(start: p, count: Int(length)))
+    }
+
+    /// The set's elements, borrowed (the set keeps owning them).
+    func elements() -> [NftnlSetElementRef] {
+        guard let iterator = C.setElementsIterCreate(raw) else { return [] }
+        defer { C.setElementsIterDestroy(iterator) }
+        var out: [NftnlSetElementRef] = []
+        while let e = C.setElementsIterNext(iterator) { out.append(NftnlSetElementRef(raw: e)) }
+        return out
+    }
+}
+
+/// A borrowed `struct nftnl_set_elem *`; getters return nil for attributes that are not set.
+struct NftnlSetElementRef {
+    let raw: OpaquePointer
+
+    func isSet(_ attr: UInt16) -> Bool { C.setElementIsSet(raw, attr) }
+    func u32(_ attr: UInt16) -> UInt32? { isSet(attr) ? C.setElementGetU32(raw, attr) : nil }
+    func string(_ attr: UInt16) -> String? {
+        guard isSet(attr), let p = C.setElementGetStr(raw, attr) else { return nil }
+        return String(cString: p)
+    }
+    func data(_ attr: UInt16) -> [UInt8]? {
+        guard isSet(attr) else { return nil }
+        var length: UInt32 = 0
+        guard let p = C.setElementGet(raw, attr, &length) else { return nil }
+        return [UInt8](UnsafeRawBufferPointer(start: p, count: Int(length)))
+    }
+}
+
 /// Owns a `struct nftnl_expr *` (`nftnl_expr_alloc` / `nftnl_expr_free`). WeirNetlink writes
 /// expressions into messages itself, so an expression is never handed to a rule.
 final class NftnlExpr {

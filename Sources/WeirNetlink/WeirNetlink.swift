@@ -9,8 +9,9 @@
 // * `NftTransaction.apply` — GETGEN, the batch guarded by NFNL_BATCH_GENID in one sendmsg,
 //   errors mapped back to (message, table, chain, rule, expression); `checkOnly` sends the
 //   batch without BATCH_END.
-// * `NftReadback` — GETGEN-consistent dumps of tables, chains and rules, decoded to the program
-//   form; `kernelForm(of:)` is the normalisation a readback comparison needs.
+// * `NftReadback` — GETGEN-consistent dumps of tables, chains, rules, sets and set elements,
+//   decoded to the program form; `kernelForm(of:)` is the normalisation a readback comparison
+//   needs.
 //
 // Layout: `Funnels.swift` holds every C call (recorded by `CallRecorder` in tests);
 // `Owners.swift` the libnftnl objects that free themselves; `Constants.swift` Swift names for

@@ -19,7 +19,36 @@ import WeirModel
 /// * registers in either numbering (`NftRegister` normalises);
 /// * `meta nfproto` / `meta protocol` guards of the table's own family (dropped);
 /// * `counter`s (ignored);
-/// * iptables-nft's xt blobs (`NftXtables`).
+/// * iptables-nft's xt blobs (`NftXtables`);
+/// * `lookup`s into sets of the table (below).
+///
+/// # Set lookups
+///
+/// A positive `lookup` into a set of plain values (named or anonymous, not a map) is lifted by
+/// **expanding** the rule: one model rule per element, each with the element's match in place
+/// of the lookup and everything else of the rule unchanged, in ascending key order, at the
+/// rule's position. The elements of a set are disjoint (the kernel keeps distinct keys and
+/// non-overlapping intervals, and the lifter checks it), so a packet matches at most one
+/// element, hence at most one of the expanded rules fires: the expansion is exact, also for
+/// targets that do not end the chain (LOG, a jump that returns), which would otherwise run
+/// more than once. Several lookups in one rule expand to the product of their elements (at most
+/// `maxExpansion` rules), first lookup outermost.
+///
+/// What a key becomes depends on what the register holds:
+///
+/// * `meta iifname/oifname`: a 16-byte name is an exact interface; an interval from
+///   `P` + NULs to `P` + 0xff… (nft's `"br-*"`) is the wildcard `P+`;
+/// * a full `ip`/`ip6 saddr/daddr` load: an address, or an interval split into the fewest
+///   prefixes that cover it exactly (a CIDR interval is one prefix);
+/// * a transport port load (after a tcp/udp/sctp match): a port or a port range;
+/// * `meta l4proto` (or `ip protocol`): a protocol, an interval each protocol in it;
+/// * anything a `cmp eq` of the key would lift to (the key is compared as `cmp eq` would).
+///
+/// An inverted lookup (`!= @set`), a map or vmap (a destination register, or a set with data),
+/// concatenated keys (`ip saddr . tcp dport`), a set the table does not have, a set whose
+/// elements overlap or are malformed, and a set updated from the packet path (`timeout`,
+/// `dynamic`) are errors. A lookup into an empty set matches nothing: the rule lifts to no
+/// model rule, with a warning.
 ///
 /// Table names map back with `NftLayout.modelTableName`; base chains keep hook, priority and
 /// policy (the chain type is implied by the table). A rule that cannot be lifted is left out
@@ -42,6 +71,14 @@ public enum NftLifting {
             }
             origin[key] = nftTable.name
             var table = Table(family: nftTable.family, name: name)
+            var sets: RuleLifter.SetTable = [:]
+            for set in nftTable.sets {
+                guard sets[set.name] == nil else {
+                    bag.error("table \(nftTable.family.rawValue) \(nftTable.name) has two sets named '\(set.name)'; keeping the first", at: nil)
+                    continue
+                }
+                sets[set.name] = Result { () throws(NftSet.Malformed) in try set.normalized() }
+            }
             for nftChain in nftTable.chains {
                 let kind: ChainKind = nftChain.base.map { .base(hook: $0.hook, priority: Int($0.priority), policy: $0.policy) } ?? .user
                 if table.chain(named: nftChain.name) != nil {
@@ -50,12 +87,17 @@ public enum NftLifting {
                 }
                 var chain = Chain(name: nftChain.name, kind: kind)
                 for (index, nftRule) in nftChain.rules.enumerated() {
-                    var lifter = RuleLifter(family: nftTable.family)
-                    switch lifter.lift(nftRule) {
-                    case .success(let rule):
-                        chain.rules.append(rule)
+                    let lifter = RuleLifter(family: nftTable.family, sets: sets)
+                    let place = "table \(nftTable.family.rawValue) \(nftTable.name), chain \(nftChain.name), rule \(index + 1)"
+                    switch lifter.liftExpanding(nftRule) {
+                    case .success(let expansion):
+                        chain.rules.append(contentsOf: expansion.rules)
+                        if expansion.rules.isEmpty {
+                            let names = expansion.emptySets.map { "'\($0)'" }.joined(separator: ", ")
+                            bag.append(Diagnostic(.warning, "\(place): looks up the empty set \(names), so it matches no packet; it lifts to no rule",
+                                                  at: nftRule.provenance))
+                        }
                     case .failure(let failure):
-                        let place = "table \(nftTable.family.rawValue) \(nftTable.name), chain \(nftChain.name), rule \(index + 1)"
                         bag.error("\(place): \(failure.message)", at: nftRule.provenance)
                     }
                 }
@@ -67,10 +109,24 @@ public enum NftLifting {
     }
 
     /// Lifts one rule of a table of `family`; the failure says why it has no model meaning.
+    /// A rule with a set lookup needs its table's sets (`lift(_:family:sets:)`).
     public static func lift(_ rule: NftRule, family: Family) -> Result<Rule, Failure> {
-        var lifter = RuleLifter(family: family)
+        let lifter = RuleLifter(family: family)
         return lifter.lift(rule)
     }
+
+    /// Lifts one rule of a table of `family` with sets `sets`: one model rule, or one per
+    /// element (combination) of the sets it looks up — none when a set is empty.
+    public static func lift(_ rule: NftRule, family: Family, sets: [NftSet]) -> Result<[Rule], Failure> {
+        var table: RuleLifter.SetTable = [:]
+        for set in sets where table[set.name] == nil {
+            table[set.name] = Result { () throws(NftSet.Malformed) in try set.normalized() }
+        }
+        return RuleLifter(family: family, sets: table).liftExpanding(rule).map(\.rules)
+    }
+
+    /// The most model rules one nft rule may expand into (the product of its sets' elements).
+    public static let maxExpansion = 10_000
 }
 
 /// The register machine that lifts one rule.
@@ -111,16 +167,46 @@ struct RuleLifter {
         var high: UInt16
     }
 
+    /// A table's sets by name, normalised (or why they cannot be).
+    typealias SetTable = [String: Result<NftSet, NftSet.Malformed>]
+
     let family: Family
+    let sets: SetTable
     var registers: [UInt32: Slot] = [:]
     var matches: [Match] = []
     var target: Target? = nil
     var portProtocol: TransportProtocol? = nil
     var bounds: PortBounds? = nil
+    /// Set after a lookup into an empty set: the rule matches nothing, and this state is only
+    /// carried on to check the rest of the rule.
+    var vacuous = false
 
-    init(family: Family) { self.family = family }
+    init(family: Family, sets: SetTable = [:]) {
+        self.family = family
+        self.sets = sets
+    }
 
-    mutating func lift(_ rule: NftRule) -> Result<Rule, Failure> {
+    /// What one rule lifts to.
+    struct Expansion {
+        /// One rule, or one per element combination of the rule's lookups.
+        var rules: [Rule]
+        /// The empty sets looked up (when they make `rules` empty).
+        var emptySets: [String]
+    }
+
+    /// Lifts a rule that must come out as exactly one model rule.
+    func lift(_ rule: NftRule) -> Result<Rule, Failure> {
+        liftExpanding(rule).flatMap { expansion in
+            guard expansion.rules.count == 1 else {
+                return .failure(Failure("the rule lifts to \(expansion.rules.count) model rules, not one"))
+            }
+            return .success(expansion.rules[0])
+        }
+    }
+
+    /// Lifts a rule, expanding its set lookups: the machine runs once per element combination
+    /// (a copy of the state per element at each lookup).
+    func liftExpanding(_ rule: NftRule) -> Result<Expansion, Failure> {
         do throws(Failure) {
             // Registers 1…7 of the 4-byte numbering do not exist (and cannot even be printed).
             for (index, expression) in rule.expressions.enumerated() {
@@ -128,22 +214,62 @@ struct RuleLifter {
                     throw Failure("expression \(index + 1) ('\(type(of: expression).kind)') uses register number \(bad.index32), which is neither NFT_REG_1…4 nor NFT_REG32_00…15")
                 }
             }
+            var states = [self]
+            var emptySets: [String] = []
             for (index, expression) in rule.expressions.enumerated() {
                 do throws(Failure) {
-                    try step(expression)
+                    if let lookup = expression as? LookupExpression {
+                        var next: [RuleLifter] = []
+                        for state in states {
+                            let members = try state.members(of: lookup)
+                            if state.vacuous || members.isEmpty {
+                                if members.isEmpty && !emptySets.contains(lookup.set) { emptySets.append(lookup.set) }
+                                var copy = state
+                                copy.vacuous = true
+                                next.append(copy)
+                                continue
+                            }
+                            for member in members {
+                                var copy = state
+                                do throws(Failure) {
+                                    try copy.apply(member, lookup)
+                                } catch {
+                                    throw Failure("element \(member): \(error.message)")
+                                }
+                                next.append(copy)
+                                guard next.count <= NftLifting.maxExpansion else {
+                                    throw Failure("the rule's set lookups expand to more than \(NftLifting.maxExpansion) rules")
+                                }
+                            }
+                        }
+                        states = next
+                    } else {
+                        for i in states.indices { try states[i].step(expression) }
+                    }
                 } catch {
                     throw Failure("expression \(index + 1) \(expression): \(error.message)")
                 }
             }
-            try flushBounds()
-            guard let target else {
-                throw Failure("the rule has no verdict or action; the model needs one")
+            var rules: [Rule] = []
+            for var state in states {
+                let lifted = try state.finish(rule)
+                if !state.vacuous { rules.append(lifted) }
             }
-            if let comment = rule.comment { matches.append(.comment(comment)) }
-            return .success(Rule(matches, target, provenance: rule.provenance))
+            return .success(Expansion(rules: rules, emptySets: rules.isEmpty ? emptySets : []))
         } catch {
             return .failure(error)
         }
+    }
+
+    /// The model rule of a state that has run every expression.
+    mutating func finish(_ rule: NftRule) throws(Failure) -> Rule {
+        try flushBounds()
+        guard let target else {
+            throw Failure("the rule has no verdict or action; the model needs one")
+        }
+        var matches = self.matches
+        if let comment = rule.comment { matches.append(.comment(comment)) }
+        return Rule(matches, target, provenance: rule.provenance)
     }
 
     // MARK: Registers
@@ -161,6 +287,7 @@ struct RuleLifter {
         case let e as ImmediateExpression: [e.destination]
         case let e as NatExpression: [e.addressMin, e.addressMax, e.protoMin, e.protoMax].compactMap { $0 }
         case let e as MasqExpression: [e.protoMin, e.protoMax].compactMap { $0 }
+        case let e as LookupExpression: [e.source] + [e.destination].compactMap { $0 }
         default: []
         }
     }
@@ -258,6 +385,8 @@ struct RuleLifter {
             let level = log.level.map { UInt8($0) }
             try setTarget(.log(prefix: log.prefix?.isEmpty == true ? nil : log.prefix,
                                level: level == NftLayout.defaultLogLevel ? nil : level))
+        case is LookupExpression:
+            throw Failure("a set lookup is lifted with its table's sets (liftExpanding)")
         case let xt as XtablesExpression:
             try flushBounds()
             switch NftXtables.lift(xt, family: family, portProtocol: portProtocol) {
@@ -460,6 +589,145 @@ struct RuleLifter {
             throw Failure("ct state compared with 0x\(String(compared, radix: 16)) as a value; a packet has one state, so this is not a state set (write it with a mask)")
         }
         matches.append(.conntrackState(try states(compared), negated: negated))
+    }
+
+    // MARK: Set lookups
+
+    /// What one element of a set stands for, as the compare that replaces the lookup.
+    enum Member: CustomStringConvertible {
+        /// The key itself, compared as `cmp eq` (an interface prefix without its NULs).
+        case equal([UInt8])
+        /// An address prefix: `data` under `mask`.
+        case prefix(data: [UInt8], mask: [UInt8])
+        /// A port range, compared as `range eq`.
+        case range([UInt8], [UInt8])
+
+        var description: String {
+            switch self {
+            case .equal(let bytes): bytes.nftWords
+            case let .prefix(data, mask): "\(data.nftWords) & \(mask.nftWords)"
+            case let .range(from, to): "\(from.nftWords) … \(to.nftWords)"
+            }
+        }
+    }
+
+    /// The members a positive lookup into a plain set expands to, in key order; checks the
+    /// lookup, the set and its elements against what the register holds.
+    func members(of lookup: LookupExpression) throws(Failure) -> [Member] {
+        if target != nil { throw Failure("comes after the rule's action; the model has one action, last") }
+        if let destination = lookup.destination {
+            throw Failure("a map lookup (data into register \(destination)\(destination == .verdict ? ", a verdict map" : "")) in '\(lookup.set)', which the model has no match for")
+        }
+        if lookup.invert {
+            throw Failure("an inverted lookup (!= @\(lookup.set)) matches packets outside every element; the model cannot say that in one rule, and expanding applies only to positive lookups")
+        }
+        guard let entry = sets[lookup.set] else {
+            throw Failure("set '\(lookup.set)' is not in the table")
+        }
+        let set: NftSet
+        switch entry {
+        case .success(let normalized): set = normalized
+        case .failure(let malformed): throw Failure("set '\(lookup.set)' is malformed: \(malformed.message)")
+        }
+        if set.isMap {
+            throw Failure("set '\(set.name)' is a map (elements with data), which the model has no match for")
+        }
+        let changing = set.flags.intersection([.timeout, .eval])
+        if !changing.isEmpty {
+            throw Failure("set '\(set.name)' has flags 0x\(String(set.flags.rawValue, radix: 16)): its elements \(set.flags.contains(.eval) ? "are added from the packet path" : "expire"), so they are not a fixed part of the ruleset")
+        }
+        let slot = try read(lookup.source)
+        let keyLength = Int(set.keyLength)
+        if set.fieldLengths.count > 1 || set.flags.contains(.concatenated) || keyLength > (slot.width + 3) / 4 * 4 {
+            throw Failure("set '\(set.name)' has concatenated keys (\(keyLength) bytes from register \(lookup.source) on, which holds the \(slot.width)-byte \(slot.value)); the model has no match for a tuple")
+        }
+        guard keyLength == slot.width else {
+            throw Failure("set '\(set.name)' has \(keyLength)-byte keys, but register \(lookup.source) holds the \(slot.width)-byte \(slot.value)")
+        }
+        var members: [Member] = []
+        var previous: NftSetElement?
+        for element in set.elements {
+            if element.flags.contains(.catchall) {
+                throw Failure("set '\(set.name)' has a catch-all element, which only maps use")
+            }
+            guard element.key.count == keyLength, element.last.count == keyLength else {
+                throw Failure("set '\(set.name)' has an element of \(element.key.count) bytes; its keys have \(keyLength)")
+            }
+            guard !NftSetElement.precedes(element.last, element.key) else {
+                throw Failure("set '\(set.name)' has the reversed range \(element.key.nftWords) … \(element.last.nftWords)")
+            }
+            if let previous, !NftSetElement.precedes(previous.last, element.key) {
+                throw Failure("elements \(previous.key.nftWords) and \(element.key.nftWords) of set '\(set.name)' overlap; expanding is exact only for disjoint elements")
+            }
+            previous = element
+            members += try memberList(element, value: slot.value)
+        }
+        return members
+    }
+
+    /// What one (normalised) element stands for when the register holds `value`.
+    func memberList(_ element: NftSetElement, value: Value) throws(Failure) -> [Member] {
+        let key = element.key
+        guard let end = element.keyEnd, end != key else { return [.equal(key)] }
+        let range = "\(key.nftWords) … \(end.nftWords)"
+        switch value {
+        case .meta(.l4proto):
+            return (key[0]...end[0]).map { .equal([$0]) }
+        case .payload(.network, 9, 1) where family == .ipv4:
+            return (key[0]...end[0]).map { .equal([$0]) }
+        case .payload(.transport, let offset, 2) where offset == 0 || offset == 2:
+            return [.range(key, end)]
+        case .payload(.network, _, let length) where Int(length) == family.bitWidth / 8:
+            return Self.prefixes(from: key, through: end).map { .prefix(data: $0.bytes, mask: NftEncoding.prefixMask(length: $0.length, byteCount: key.count)) }
+        case .meta(.iifname), .meta(.oifname):
+            // nft's "br-*": from the prefix with NULs to the prefix with 0xff bytes.
+            let count = (key.lastIndex { $0 != 0 } ?? -1) + 1
+            guard count > 0, end == Array(key[..<count]) + [UInt8](repeating: 0xff, count: key.count - count) else {
+                throw Failure("interface range \(range) is neither one name nor a name prefix")
+            }
+            return [.equal(Array(key[..<count]))]
+        default:
+            throw Failure("the range \(range) of \(value), which no model match produces")
+        }
+    }
+
+    /// Replaces the lookup by one member's compare.
+    mutating func apply(_ member: Member, _ lookup: LookupExpression) throws(Failure) {
+        switch member {
+        case .equal(let bytes):
+            try compare(CmpExpression(.eq, bytes, source: lookup.source))
+        case let .range(from, to):
+            try rangeCompare(RangeExpression(.eq, from: from, to: to, source: lookup.source))
+        case let .prefix(data, mask):
+            let slot = try read(lookup.source)
+            guard case let .payload(.network, offset, length) = slot.value else {
+                throw Failure("a prefix of \(slot.value), which is not an address")
+            }
+            try flushBounds()
+            try addressMatch(.masked(slot.value, mask: mask), offset: offset, length: length, data: data, negated: false)
+        }
+    }
+
+    /// The fewest prefixes that cover `from` … `through` (inclusive, big-endian, equal lengths
+    /// of at most 16 bytes) exactly, in ascending order.
+    static func prefixes(from: [UInt8], through: [UInt8]) -> [(bytes: [UInt8], length: Int)] {
+        let width = from.count, bits = width * 8
+        func number(_ bytes: [UInt8]) -> UInt128 { bytes.reduce(UInt128(0)) { $0 << 8 | UInt128($1) } }
+        func bytes(_ n: UInt128) -> [UInt8] { (0..<width).map { UInt8(truncatingIfNeeded: n >> UInt128(8 * (width - 1 - $0))) } }
+        var low = number(from)
+        let high = number(through)
+        var out: [(bytes: [UInt8], length: Int)] = []
+        while low <= high {
+            // The largest aligned block that starts at `low` and ends within `high`.
+            var size = min(bits, low.trailingZeroBitCount)
+            func span(_ size: Int) -> UInt128 { size >= 128 ? .max : (UInt128(1) << UInt128(size)) - 1 }
+            while size > 0 && (high - low) < span(size) { size -= 1 }
+            out.append((bytes(low), bits - size))
+            let last = low + span(size)
+            if last >= high { break }
+            low = last + 1
+        }
+        return out
     }
 
     // MARK: Actions

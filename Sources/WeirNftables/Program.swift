@@ -1,7 +1,7 @@
 import WeirDiagnostics
 import WeirModel
 
-/// An nf_tables ruleset as the kernel holds it: tables of chains of rules, each rule a
+/// An nf_tables ruleset as the kernel holds it: tables of chains of rules (and sets), each rule a
 /// program of expressions on registers. Both the batch writer and the kernel readback speak
 /// this form; `NftLowering` builds it from the model and `NftLifting` turns it back.
 public struct NftRuleset: Sendable, Equatable {
@@ -13,10 +13,14 @@ public struct NftTable: Sendable, Equatable {
     public var family: Family
     public var name: String
     public var chains: [NftChain]
-    public init(family: Family, name: String, chains: [NftChain] = []) {
+    /// The table's sets (named and anonymous), with their elements; rules refer to them by
+    /// name from `LookupExpression`s. Weir's own lowering writes none.
+    public var sets: [NftSet]
+    public init(family: Family, name: String, chains: [NftChain] = [], sets: [NftSet] = []) {
         self.family = family
         self.name = name
         self.chains = chains
+        self.sets = sets
     }
 }
 

@@ -15,8 +15,9 @@ enum NetlinkSamples {
 
     static let reg9 = NftRegister(kernel: 9)
 
-    /// Raw `NFTA_EXPR_DATA` of `lookup sreg 1 set "s"`: NFTA_LOOKUP_SET (1) = "s\0", NFTA_LOOKUP_SREG (2) = be32 1.
-    static let lookupAttributes: [UInt8] = [6, 0, 1, 0, 0x73, 0, 0, 0, 8, 0, 2, 0, 0, 0, 0, 1]
+    /// Raw `NFTA_EXPR_DATA` of `lookup sreg 1 set "s"` with flags 2: NFTA_LOOKUP_SET (1) = "s\0", NFTA_LOOKUP_SREG (2) =
+    /// be32 1, NFTA_LOOKUP_FLAGS (5) = be32 2 — a flag other than NFT_LOOKUP_F_INV, which the program form cannot hold.
+    static let lookupAttributes: [UInt8] = [6, 0, 1, 0, 0x73, 0, 0, 0, 8, 0, 2, 0, 0, 0, 0, 1, 8, 0, 5, 0, 0, 0, 0, 2]
     /// Raw `NFTA_EXPR_DATA` of `masq` with NFTA_MASQ_FLAGS (1) = be32 4 (fully random): masq flags have no program form.
     static let masqFlagsAttributes: [UInt8] = [8, 0, 1, 0, 0, 0, 0, 4]
 
@@ -52,7 +53,8 @@ enum NetlinkSamples {
                      XtablesExpression(.target, name: "LOG", revision: 0, info: [4, 0] + Array("dk: ".utf8) + [UInt8](repeating: 0, count: 26))]),
             NftRule([ImmediateExpression.verdict(.continue), ImmediateExpression.verdict(.return), ImmediateExpression.verdict(.drop)]),
             NftRule([], comment: "no expressions"),
-            NftRule([opaque("lookup", lookupAttributes), opaque("masq", masqFlagsAttributes), ImmediateExpression.verdict(.accept)]),
+            NftRule([LookupExpression(set: "s"), LookupExpression(set: "m", source: reg9, destination: .r2, invert: true, setID: 7),
+                     opaque("lookup", lookupAttributes), opaque("masq", masqFlagsAttributes), ImmediateExpression.verdict(.accept)]),
         ])
         let docker = NftChain(name: "DOCKER", rules: [
             NftRule([FibExpression(flags: .daddr, result: .addressType), CmpExpression(.eq, [2, 0, 0, 0]), ImmediateExpression.verdict(.return)]),
@@ -206,11 +208,11 @@ enum Damage {
         // Every kind of the program form occurs (and the opaque kind).
         let kinds = Set(program.tables.flatMap { $0.chains.flatMap { $0.rules.flatMap { $0.expressions.map { type(of: $0).kind } } } })
         #expect(kinds == ["meta", "payload", "cmp", "bitwise", "range", "ct", "fib", "immediate", "nat", "masq", "reject", "log",
-                          "counter", "xt", "opaque"])
+                          "counter", "xt", "lookup", "opaque"])
         // Expressions libnftnl parses but the program form cannot hold stay opaque, with libnftnl's text.
         let opaque = decoded.program.tables[0].chains[0].rules[8].expressions.compactMap { $0 as? NftOpaqueExpression }
-        #expect(opaque.map(\.text) == ["[ lookup reg 1 set s ]", "[ masq flags 0x4 ]"])
-        #expect(opaque.map(\.reason) == ["Weir's program form has no 'lookup' expression", "masq with flags 0x4 has no program form"])
+        #expect(opaque.map(\.text) == ["[ lookup reg 1 set s 0x2 ]", "[ masq flags 0x4 ]"])
+        #expect(opaque.map(\.reason) == ["lookup with flags 0x2 has no program form", "masq with flags 0x4 has no program form"])
     }
 
     @Test func bytesAreDeterministicAndMatchTheGolden() throws {
