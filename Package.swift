@@ -23,12 +23,13 @@ let package = Package(
         .target(name: "WeirNetlink", dependencies: ["CNftnl", "WeirDiagnostics", "WeirModel", "WeirNftables"]),
         .target(name: "WeirLab", dependencies: ["WeirModel", "WeirSema"]),
         .target(name: "WeirSimulator", dependencies: ["WeirModel", "WeirSema"]),
+        .target(name: "WeirVerifier", dependencies: ["WeirModel", "WeirSimulator"]),
         .target(name: "WeirDriver", dependencies: ["WeirDiagnostics", "WeirModel", "WeirPolicy", "WeirSema", "WeirIptables", "WeirNftables", "WeirNetlink", "WeirSimulator"]),
         .executableTarget(name: "weir", dependencies: [
             "WeirDriver",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .testTarget(name: "WeirTests", dependencies: ["WeirDiagnostics", "WeirModel", "WeirPolicy", "WeirDSL", "WeirSema", "WeirIptables", "WeirNftables", "WeirNetlink", "WeirSimulator", "WeirDriver"]),
+        .testTarget(name: "WeirTests", dependencies: ["WeirDiagnostics", "WeirModel", "WeirPolicy", "WeirDSL", "WeirSema", "WeirIptables", "WeirNftables", "WeirNetlink", "WeirSimulator", "WeirVerifier", "WeirDriver"]),
         .testTarget(name: "WeirKernelTests", dependencies: ["WeirModel", "WeirSema", "WeirIptables", "WeirNftables", "WeirNetlink", "WeirLab", "WeirSimulator", "WeirDriver"]),
     ],
     swiftLanguageModes: [.v6]

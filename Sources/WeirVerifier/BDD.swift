@@ -1,0 +1,179 @@
+/// Reduced ordered binary decision diagrams over numbered boolean variables.
+///
+/// Nodes are hash-consed in one manager, so a set of packets has exactly one node: two sets are
+/// equal iff their nodes are, which makes equivalence checks O(1) once both sides are built.
+/// Variables are ordered by number (0 is tested first); fields are laid out most significant bit
+/// first, so prefixes and port ranges stay small.
+///
+/// Why BDDs (and not interval decision diagrams): netfilter matches are prefixes, ranges and
+/// equalities on fixed-width fields plus a few booleans (negations, conntrack bits), all of
+/// which are compact under an MSB-first bit order, and Boolean combination, existential
+/// quantification (for NAT rewrites) and picking a witness (for counterexamples) are standard
+/// BDD operations.
+public final class BDDManager {
+    /// A set of assignments: an index into the manager's node table.
+    public struct Node: Hashable, Sendable {
+        fileprivate let index: Int32
+        public static let `false` = Node(index: 0)
+        public static let `true` = Node(index: 1)
+        public var isFalse: Bool { index == 0 }
+        public var isTrue: Bool { index == 1 }
+    }
+
+    private struct Entry: Hashable {
+        var variable: Int32
+        var low: Int32
+        var high: Int32
+    }
+
+    private struct Operation: Hashable {
+        var f: Int32, g: Int32, h: Int32
+    }
+
+    /// Terminals use variable `Int32.max`, so they sort after every real variable.
+    private var entries: [Entry] = [Entry(variable: .max, low: 0, high: 0), Entry(variable: .max, low: 1, high: 1)]
+    private var unique: [Entry: Int32] = [:]
+    private var iteCache: [Operation: Int32] = [:]
+
+    public init() {}
+
+    /// How many nodes the manager holds (terminals included).
+    public var nodeCount: Int { entries.count }
+
+    /// The set where variable `v` is true.
+    public func variable(_ v: Int) -> Node { Node(index: make(Int32(v), 0, 1)) }
+
+    /// The set where variable `v` is false.
+    public func notVariable(_ v: Int) -> Node { Node(index: make(Int32(v), 1, 0)) }
+
+    public func not(_ f: Node) -> Node { Node(index: ite(f.index, 0, 1)) }
+    public func and(_ f: Node, _ g: Node) -> Node { Node(index: ite(f.index, g.index, 0)) }
+    public func or(_ f: Node, _ g: Node) -> Node { Node(index: ite(f.index, 1, g.index)) }
+    /// `f` and not `g`.
+    public func minus(_ f: Node, _ g: Node) -> Node { and(f, not(g)) }
+    public func ifThenElse(_ f: Node, _ g: Node, _ h: Node) -> Node { Node(index: ite(f.index, g.index, h.index)) }
+
+    /// Whether `f` ⊆ `g`.
+    public func isSubset(_ f: Node, of g: Node) -> Bool { minus(f, g).isFalse }
+
+    private func make(_ variable: Int32, _ low: Int32, _ high: Int32) -> Int32 {
+        if low == high { return low }
+        let entry = Entry(variable: variable, low: low, high: high)
+        if let existing = unique[entry] { return existing }
+        let index = Int32(entries.count)
+        entries.append(entry)
+        unique[entry] = index
+        return index
+    }
+
+    private func ite(_ f: Int32, _ g: Int32, _ h: Int32) -> Int32 {
+        if f == 1 { return g }
+        if f == 0 { return h }
+        if g == h { return g }
+        if g == 1 && h == 0 { return f }
+        let key = Operation(f: f, g: g, h: h)
+        if let cached = iteCache[key] { return cached }
+        let top = min(entries[Int(f)].variable, entries[Int(g)].variable, entries[Int(h)].variable)
+        let (f0, f1) = cofactors(f, top)
+        let (g0, g1) = cofactors(g, top)
+        let (h0, h1) = cofactors(h, top)
+        let result = make(top, ite(f0, g0, h0), ite(f1, g1, h1))
+        iteCache[key] = result
+        return result
+    }
+
+    private func cofactors(_ node: Int32, _ variable: Int32) -> (Int32, Int32) {
+        let entry = entries[Int(node)]
+        return entry.variable == variable ? (entry.low, entry.high) : (node, node)
+    }
+
+    /// ∃ variables in `range`: forgets those variables (used when NAT overwrites a field).
+    public func exists(_ f: Node, variables range: Range<Int>) -> Node {
+        var memo: [Int32: Int32] = [:]
+        func walk(_ node: Int32) -> Int32 {
+            if node <= 1 { return node }
+            if let done = memo[node] { return done }
+            let entry = entries[Int(node)]
+            let low = walk(entry.low), high = walk(entry.high)
+            let result = range.contains(Int(entry.variable)) ? ite(low, 1, high) : make(entry.variable, low, high)
+            memo[node] = result
+            return result
+        }
+        return Node(index: walk(f.index))
+    }
+
+    /// One assignment in `f` (variables it does not constrain are false), or nil for the empty set.
+    public func anyMember(_ f: Node) -> [Int: Bool]? {
+        guard !f.isFalse else { return nil }
+        var assignment: [Int: Bool] = [:]
+        var node = f.index
+        while node > 1 {
+            let entry = entries[Int(node)]
+            if entry.low != 0 {
+                assignment[Int(entry.variable)] = false
+                node = entry.low
+            } else {
+                assignment[Int(entry.variable)] = true
+                node = entry.high
+            }
+        }
+        return assignment
+    }
+
+    /// Whether the assignment (unlisted variables false) is in `f`.
+    public func contains(_ f: Node, _ assignment: (Int) -> Bool) -> Bool {
+        var node = f.index
+        while node > 1 {
+            let entry = entries[Int(node)]
+            node = assignment(Int(entry.variable)) ? entry.high : entry.low
+        }
+        return node == 1
+    }
+
+    // MARK: Fields
+
+    /// The set where the `width`-bit field starting at variable `first` (most significant bit
+    /// first) equals `value`.
+    public func equals(field first: Int, width: Int, _ value: UInt128) -> Node {
+        var node: Int32 = 1
+        for bit in (0..<width).reversed() {
+            let set = (value >> UInt128(width - 1 - bit)) & 1 == 1
+            node = set ? make(Int32(first + bit), 0, node) : make(Int32(first + bit), node, 0)
+        }
+        return Node(index: node)
+    }
+
+    /// The set where the field's top `length` bits equal those of `value` (a prefix).
+    public func prefix(field first: Int, width: Int, _ value: UInt128, length: Int) -> Node {
+        var node: Int32 = 1
+        for bit in (0..<length).reversed() {
+            let set = (value >> UInt128(width - 1 - bit)) & 1 == 1
+            node = set ? make(Int32(first + bit), 0, node) : make(Int32(first + bit), node, 0)
+        }
+        return Node(index: node)
+    }
+
+    /// The set where the field is ≥ `low` and ≤ `high`.
+    public func range(field first: Int, width: Int, _ low: UInt128, _ high: UInt128) -> Node {
+        and(atLeast(first, width, low), atMost(first, width, high))
+    }
+
+    private func atLeast(_ first: Int, _ width: Int, _ bound: UInt128) -> Node {
+        // Built from the least significant bit up: ge(i) = x_i > b_i, or x_i == b_i and ge(i+1).
+        var node: Int32 = 1
+        for bit in (0..<width).reversed() {
+            let b = (bound >> UInt128(width - 1 - bit)) & 1 == 1
+            node = b ? make(Int32(first + bit), 0, node) : make(Int32(first + bit), node, 1)
+        }
+        return Node(index: node)
+    }
+
+    private func atMost(_ first: Int, _ width: Int, _ bound: UInt128) -> Node {
+        var node: Int32 = 1
+        for bit in (0..<width).reversed() {
+            let b = (bound >> UInt128(width - 1 - bit)) & 1 == 1
+            node = b ? make(Int32(first + bit), 1, node) : make(Int32(first + bit), node, 0)
+        }
+        return Node(index: node)
+    }
+}

@@ -1,0 +1,55 @@
+import Testing
+import WeirVerifier
+
+@Suite("BDD")
+struct BDDTests {
+    /// Membership of `value` in a set over one 8-bit field at variables 0…7.
+    static func contains(_ manager: BDDManager, _ set: BDDManager.Node, _ value: Int) -> Bool {
+        manager.contains(set) { bit in (value >> (7 - bit)) & 1 == 1 }
+    }
+
+    @Test("equality, prefix and range sets hold exactly their values (all 256 of an 8-bit field)")
+    func fieldSets() {
+        let m = BDDManager()
+        let five = m.equals(field: 0, width: 8, 5)
+        let prefix = m.prefix(field: 0, width: 8, 0b1010_0000, length: 3)   // 101xxxxx
+        let range = m.range(field: 0, width: 8, 37, 200)
+        for value in 0..<256 {
+            #expect(Self.contains(m, five, value) == (value == 5))
+            #expect(Self.contains(m, prefix, value) == (value >> 5 == 0b101))
+            #expect(Self.contains(m, range, value) == (37...200).contains(value))
+        }
+        #expect(m.range(field: 0, width: 8, 0, 255).isTrue)
+        #expect(m.prefix(field: 0, width: 8, 0, length: 0).isTrue)
+    }
+
+    @Test("equal sets are the same node however they are built")
+    func canonical() {
+        let m = BDDManager()
+        let a = m.range(field: 0, width: 8, 10, 20), b = m.range(field: 0, width: 8, 15, 40), c = m.equals(field: 0, width: 8, 99)
+        #expect(m.or(m.and(a, b), m.and(a, c)) == m.and(a, m.or(b, c)))
+        #expect(m.not(m.and(a, b)) == m.or(m.not(a), m.not(b)))
+        #expect(m.or(m.range(field: 0, width: 8, 10, 14), m.range(field: 0, width: 8, 15, 20)) == a)
+        #expect(m.and(a, m.not(a)).isFalse)
+        #expect(m.isSubset(m.range(field: 0, width: 8, 12, 13), of: a))
+        #expect(!m.isSubset(b, of: a))
+    }
+
+    @Test("a member is in the set; the empty set has none")
+    func member() throws {
+        let m = BDDManager()
+        let set = m.and(m.range(field: 0, width: 8, 100, 120), m.not(m.equals(field: 0, width: 8, 100)))
+        let assignment = try #require(m.anyMember(set))
+        #expect(m.contains(set) { assignment[$0] ?? false })
+        #expect(m.anyMember(.false) == nil)
+    }
+
+    @Test("existential quantification forgets a field")
+    func exists() {
+        let m = BDDManager()
+        // Field A at 0…7, field B at 8…15.
+        let set = m.and(m.equals(field: 0, width: 8, 7), m.equals(field: 8, width: 8, 9))
+        #expect(m.exists(set, variables: 0..<8) == m.equals(field: 8, width: 8, 9))
+        #expect(m.exists(set, variables: 0..<16).isTrue)
+    }
+}
