@@ -27,6 +27,7 @@ let package = Package(
         .target(name: "WeirDriver", dependencies: ["WeirDiagnostics", "WeirModel", "WeirPolicy", "WeirSema", "WeirIptables", "WeirNftables", "WeirNetlink", "WeirSimulator"]),
         .executableTarget(name: "weir", dependencies: [
             "WeirDriver",
+            "WeirLab",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "WeirTests", dependencies: ["WeirDiagnostics", "WeirModel", "WeirPolicy", "WeirDSL", "WeirSema", "WeirIptables", "WeirNftables", "WeirNetlink", "WeirSimulator", "WeirVerifier", "WeirDriver"]),

@@ -120,7 +120,8 @@ public struct LabTopology: Sendable, Equatable {
         }
 
         var uplinks: [Uplink] = []
-        for interface in policy.host.interfaces {
+        // `lo` is the host namespace's own loopback, not an uplink with an external peer.
+        for interface in policy.host.interfaces where interface.name != "lo" {
             var peers: [Prefix] = []
             for prefix in interface.addresses {
                 guard let peer = Self.nextFreeAddress(after: prefix, avoiding: used) else {

@@ -7,9 +7,14 @@ public struct HostModel: Sendable {
     public struct Interface: Sendable, Equatable {
         public var name: String
         public var addresses: [Prefix]
-        public init(name: String, addresses: [Prefix]) {
+        /// A Linux bridge (a network's `docker0`): a packet that arrives on it for an address
+        /// routed back out of it is bridged between two of its ports, not routed (see
+        /// `bridgeNetfilter`). Any other interface routes such a packet through FORWARD.
+        public var isBridge: Bool
+        public init(name: String, addresses: [Prefix], isBridge: Bool = false) {
             self.name = name
             self.addresses = addresses
+            self.isBridge = isBridge
         }
     }
 
@@ -28,7 +33,8 @@ public struct HostModel: Sendable {
     /// `net.ipv4.ip_forward`: Docker turns it on.
     public var ipForward: Bool
     /// `net.bridge.bridge-nf-call-iptables`: traffic between two ports of one bridge traverses
-    /// FORWARD as `-i br -o br` (on by default in every namespace on this kernel).
+    /// PREROUTING, FORWARD as `-i br -o br` and POSTROUTING, whatever `ipForward` says (on by
+    /// default in every namespace on this kernel); off, it passes no chain at all.
     public var bridgeNetfilter: Bool
 
     public init(interfaces: [Interface], extraRoutes: [Route] = [], ipForward: Bool = true, bridgeNetfilter: Bool = true) {
@@ -94,7 +100,7 @@ extension HostModel {
                 guard let gateway = network.gateways[family], let subnet = network.subnets[family] else { return nil }
                 return Prefix(address: gateway, length: subnet.length)
             }
-            interfaces.append(Interface(name: network.bridge, addresses: addresses))
+            interfaces.append(Interface(name: network.bridge, addresses: addresses, isBridge: true))
         }
         var routes: [Route] = []
         if let uplink = policy.host.interfaces.first(where: { $0.name != "lo" }) {

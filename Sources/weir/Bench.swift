@@ -1,20 +1,30 @@
 import ArgumentParser
 import Foundation
 import WeirDriver
+import WeirModel
+import WeirSimulator
 #if canImport(Glibc)
 import Glibc
 #endif
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Benchmark compiling generated policies; prints wall time and peak memory.",
+        abstract: "Benchmark compiling, loading and simulating generated policies.",
         discussion: """
-            Each size is compiled by a child `weir compile` process, so its peak memory is its own.
+            compile: each size is compiled by a child `weir compile` process, so its peak memory is its own.
+            load: the compiled ruleset loaded into fresh namespaces (needs root, ip, nft, iptables-restore).
+            simulate: simulated traversals per second on one thread, trace off, for the default policy
+            and a policy of --simulate-publishes published ports.
             Examples:
               weir bench
               weir bench --publishes 1000 --publishes 50000 --runs 5
+              weir bench --sections simulate
             """
     )
+
+    enum Section: String, CaseIterable, ExpressibleByArgument {
+        case compile, load, simulate
+    }
 
     @Option(help: "Bridge networks in each generated policy.")
     var networks = 100
@@ -31,9 +41,24 @@ struct Bench: ParsableCommand {
     @Flag(help: "Skip the load benchmark (it needs root, ip, nft and iptables-restore).")
     var compileOnly = false
 
+    @Option(parsing: .upToNextOption, help: "The sections to run: compile, load, simulate (default: all).")
+    var sections: [Section] = Section.allCases
+
+    @Option(help: "The default policy for the simulate benchmark.")
+    var simulatePolicy = "Policies/docker-default.weir"
+
+    @Option(help: "Published ports of the large policy of the simulate benchmark.")
+    var simulatePublishes = 10_000
+
+    @Option(help: "Seconds to measure each policy of the simulate benchmark.")
+    var simulateSeconds = 1.0
+
     func validate() throws {
         guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
-        guard (publishes + loadPublishes).allSatisfy({ (1...192_000).contains($0) }) else { throw ValidationError("publish counts must be 1...192000") }
+        guard (publishes + loadPublishes + [simulatePublishes]).allSatisfy({ (1...192_000).contains($0) }) else {
+            throw ValidationError("publish counts must be 1...192000")
+        }
+        guard simulateSeconds > 0 else { throw ValidationError("--simulate-seconds must be positive") }
     }
 
     func run() throws {
@@ -42,6 +67,24 @@ struct Bench: ParsableCommand {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
 
+        var first = true
+        if sections.contains(.compile) {
+            try compileBenchmark(executable, directory: directory)
+            first = false
+        }
+        if sections.contains(.load) && !compileOnly {
+            if !first { print("") }
+            try loadBenchmark(executable, directory: directory)
+            first = false
+        }
+        if sections.contains(.simulate) {
+            if !first { print("") }
+            try simulateBenchmark(directory: directory)
+        }
+    }
+
+    /// Compiles generated policies of each size with a child `weir compile`.
+    private func compileBenchmark(_ executable: String, directory: String) throws {
         print("compile: \(networks) networks, median of \(runs) runs; goal for 100k publishes: <= 1 s, <= 300 MiB")
         print(pad("publishes", 10) + pad("rules", 10) + pad("wall s", 10) + pad("peak MiB", 10) + "time/goal  memory/goal")
         for count in publishes {
@@ -60,13 +103,11 @@ struct Bench: ParsableCommand {
                   + pad(String(median.peakKiB / 1024), 10)
                   + (count == 100_000 ? String(format: "%-10.2f %.2f", median.wall / 1.0, Double(median.peakKiB) / 1024 / 300) : "-"))
         }
-        if !compileOnly { try loadBenchmark(executable, directory: directory) }
     }
 
     /// Loads the same ruleset into fresh namespaces three ways: `weir apply` of the batch file,
     /// `nft -f` of the .nft text, and `iptables-restore` of the iptables text.
     private func loadBenchmark(_ executable: String, directory: String) throws {
-        print("")
         print("load into a fresh namespace: \(networks) networks, median of \(runs) runs; goal at 50k: weir apply <= 0.5 x nft -f")
         print(pad("publishes", 10) + pad("rules", 9) + pad("weir apply", 12) + pad("nft -f", 10) + pad("iptables", 10) + "apply/nft  apply/iptables")
         for count in loadPublishes {
@@ -133,5 +174,158 @@ struct Bench: ParsableCommand {
         let wall = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         guard status == 0 else { throw ValidationError("\(executable) \(arguments.joined(separator: " ")) failed (status \(status))") }
         return (wall, usage.ru_maxrss)
+    }
+}
+
+// MARK: Simulate
+
+extension Bench {
+    /// One unit of simulated work: a packet, or the reply to an earlier traversal.
+    enum SimulatedPacket {
+        case packet(Packet, Origin)
+        case reply(Traversal)
+    }
+
+    /// Traversals per second on one thread, trace off, over a fixed set of packets: the default
+    /// policy and a generated one with `simulatePublishes` published ports (100 networks).
+    func simulateBenchmark(directory: String) throws {
+        let large = directory + "/simulate-\(simulatePublishes).weir"
+        try BenchmarkPolicy.text(networks: 100, publishes: simulatePublishes, perContainer: 10)
+            .write(toFile: large, atomically: true, encoding: .utf8)
+        print("simulate: one thread, trace off, \(Self.simulatedPackets) packets (published ports, unpublished, outbound, replies), "
+              + String(format: "%.1f s each", simulateSeconds))
+        print("goal: >= 1M traversals/s on the default policy; the \(simulatePublishes / 1000)k policy within 5x of it")
+        print(pad("policy", 26) + pad("rules", 9) + pad("init ms", 10) + pad("traversals/s", 15) + "ns/traversal")
+        var rates: [Double] = []
+        for (label, path) in [("default", simulatePolicy), ("\(simulatePublishes) publishes", large)] {
+            let loaded: (ruleset: Ruleset, host: HostModel?)
+            switch RulesetSource.policy(path).load() {
+            case .success(let value): loaded = value
+            case .failure(let error):
+                printDiagnostics(error.diagnostics)
+                throw ExitCode(1)
+            }
+            let start = DispatchTime.now().uptimeNanoseconds
+            let simulator = Simulator(ruleset: loaded.ruleset, host: loaded.host ?? .empty)
+            let initialized = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+            let work = Self.packets(simulator)
+            let rate = Self.measure(simulator, work, seconds: simulateSeconds)
+            rates.append(rate)
+            let rules = loaded.ruleset.tables.reduce(0) { $0 + $1.chains.reduce(0) { $0 + $1.rules.count } }
+            print(pad(label, 26) + pad(String(rules), 9) + pad(String(format: "%.1f", initialized), 10)
+                  + pad(String(format: "%.0f", rate), 15) + String(format: "%.0f", 1e9 / rate))
+        }
+        print(String(format: "default / %dk: %.2fx (goal <= 5x); default: %.2fx of 1M/s", simulatePublishes / 1000,
+                     rates[0] / rates[1], rates[0] / 1e6))
+    }
+
+    static let simulatedPackets = 4096
+
+    /// SplitMix64, so every run measures the same packets.
+    struct SplitMix: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9e37_79b9_7f4a_7c15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+            z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+            return z ^ (z >> 31)
+        }
+    }
+
+    /// The fixed packet mix, from the policy's own published ports, containers and uplink:
+    /// 35% to published ports from outside, 15% to unpublished host ports, 10% straight to a
+    /// container's unpublished port, 20% from containers to the internet, 20% replies to those.
+    static func packets(_ simulator: Simulator) -> [SimulatedPacket] {
+        var rng = SplitMix(state: 20_260_514)
+        var published: [(transport: TransportProtocol, port: UInt16)] = []
+        var containers: [IPAddress] = []
+        for table in simulator.ruleset.tables where table.family == .ipv4 && table.name == "nat" {
+            for chain in table.chains {
+                for rule in chain.rules {
+                    guard case .dnat(let to) = rule.target else { continue }
+                    containers.append(to.address)
+                    var transport: TransportProtocol? = nil
+                    var port: UInt16? = nil
+                    for match in rule.matches {
+                        if case .protocol(let t, false) = match { transport = t }
+                        if case .port(.destination, let range, false) = match { port = range.first }
+                    }
+                    if let transport, let port { published.append((transport, port)) }
+                }
+            }
+        }
+        let host = simulator.host
+        let uplink = host.interfaces.first { $0.name != "lo" && !$0.isBridge && $0.addresses.contains { $0.family == .ipv4 } }
+        guard let uplink, let hostAddress = uplink.addresses.first(where: { $0.family == .ipv4 })?.address, !published.isEmpty else {
+            return []
+        }
+        let publishedPorts = Set(published.map(\.port))
+        func external() -> IPAddress { .v4(0xCB00_7100 | UInt32.random(in: 1...254, using: &rng)) }  // 203.0.113.x
+        func port() -> UInt16 { UInt16.random(in: 32768...60999, using: &rng) }
+        var requests: [SimulatedPacket] = []
+        var replies: [Traversal] = []
+        while requests.count + replies.count < simulatedPackets {
+            let dice = Int.random(in: 0..<80, using: &rng)
+            let packet: Packet
+            let origin: Origin
+            switch dice {
+            case 0..<35:
+                let target = published.randomElement(using: &rng)!
+                packet = Packet(source: external(), destination: hostAddress, transport: target.transport, sourcePort: port(), destinationPort: target.port)
+                origin = .interface(uplink.name)
+            case 35..<50:
+                var p = UInt16.random(in: 1...1023, using: &rng)
+                while publishedPorts.contains(p) { p += 1 }
+                packet = Packet(source: external(), destination: hostAddress, transport: .tcp, sourcePort: port(), destinationPort: p)
+                origin = .interface(uplink.name)
+            case 50..<60:
+                packet = Packet(source: external(), destination: containers.randomElement(using: &rng)!, transport: .tcp,
+                                sourcePort: port(), destinationPort: 5432)
+                origin = .interface(uplink.name)
+            default:
+                let container = containers.randomElement(using: &rng)!
+                packet = Packet(source: container, destination: .v4(0x0808_0808), transport: .udp, sourcePort: port(), destinationPort: 53)
+                guard let bridge = host.route(container) else { continue }
+                origin = .interface(bridge)
+            }
+            requests.append(.packet(packet, origin))
+            // Every fourth request that got through is answered.
+            let traversal = simulator.simulate(packet, from: origin, trace: false)
+            if Int.random(in: 0..<4, using: &rng) == 0, simulator.reply(to: traversal, trace: false) != nil { replies.append(traversal) }
+        }
+        var all = requests + replies.map(SimulatedPacket.reply)
+        all.shuffle(using: &rng)
+        return all
+    }
+
+    /// Runs the packets round after round for about `seconds`; traversals per second.
+    static func measure(_ simulator: Simulator, _ work: [SimulatedPacket], seconds: Double) -> Double {
+        guard !work.isEmpty else { return 0 }
+        var checksum = round(simulator, work)  // warm up
+        var rounds = 0
+        let start = DispatchTime.now().uptimeNanoseconds
+        var elapsed = 0.0
+        repeat {
+            checksum &+= round(simulator, work)
+            rounds += 1
+            elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        } while elapsed < seconds
+        if checksum == -1 { print("") }  // keeps the work observable
+        return Double(rounds * work.count) / elapsed
+    }
+
+    /// One pass over the packets; how many were dropped.
+    static func round(_ simulator: Simulator, _ work: [SimulatedPacket]) -> Int {
+        var dropped = 0
+        for item in work {
+            let traversal: Traversal?
+            switch item {
+            case .packet(let packet, let origin): traversal = simulator.simulate(packet, from: origin, trace: false)
+            case .reply(let request): traversal = simulator.reply(to: request, trace: false)
+            }
+            if case .dropped = traversal?.outcome { dropped &+= 1 }
+        }
+        return dropped
     }
 }

@@ -12,7 +12,7 @@ struct Weir: ParsableCommand {
               weir show --netns lab --format iptables
             Exit codes: 0 success, 1 policy, kernel or input errors (or stale outputs), 64 usage errors.
             """,
-        subcommands: [Compile.self, Apply.self, Show.self, ShowBatch.self, Trace.self, Import.self, Bench.self, BenchPolicy.self],
+        subcommands: [Compile.self, Apply.self, Show.self, ShowBatch.self, Trace.self, Import.self, Bench.self, BenchPolicy.self, LabCommands.self],
         defaultSubcommand: Compile.self
     )
 }
