@@ -113,8 +113,9 @@ enum KernelRequirement {
     static var skipRequested: Bool { ProcessInfo.processInfo.environment["WEIR_SKIP_KERNEL_TESTS"] == "1" }
     static var enabled: Bool { !skipRequested }
 
-    /// Namespaces a crashed or killed test run left behind (`weir-test-PID-…` and `weirlab-PID-…`
-    /// whose process is gone), removed once per test process before the first kernel test.
+    /// Namespaces a crashed or killed test run left behind (`weir-test-PID-…` whose process is
+    /// gone), removed once per test process before the first kernel test. `weirlab-…` labs are
+    /// left alone: a `weir lab up` lab outlives its process by design (`weir lab down` removes it).
     static let staleNamespacesRemoved: [String] = {
         guard geteuid() == 0, let ip = CommandRunner.locate("ip"),
               let listing = try? CommandRunner.run(ip, ["netns", "list"]) else { return [] }
@@ -123,9 +124,7 @@ enum KernelRequirement {
             let name = String(line.split(separator: " ").first ?? "")
             let parts = name.split(separator: "-")
             let pid: Int32?
-            if name.hasPrefix("weir-test-"), parts.count >= 3 { pid = Int32(parts[2]) }
-            else if name.hasPrefix("weirlab-"), parts.count >= 2 { pid = Int32(parts[1]) }
-            else { pid = nil }
+            pid = name.hasPrefix("weir-test-") && parts.count >= 3 ? Int32(parts[2]) : nil
             guard let pid, pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
             if (try? CommandRunner.run(ip, ["netns", "delete", name]))?.succeeded == true { removed.append(name) }
         }
