@@ -38,8 +38,6 @@ struct Bench: ParsableCommand {
     @Option(help: "Published ports per policy for the load benchmark (repeat for several sizes).")
     var loadPublishes: [Int] = [1000, 10_000, 50_000]
 
-    @Flag(help: "Skip the load benchmark (it needs root, ip, nft and iptables-restore).")
-    var compileOnly = false
 
     @Option(parsing: .upToNextOption, help: "The sections to run: compile, load, simulate (default: all).")
     var sections: [Section] = Section.allCases
@@ -72,7 +70,7 @@ struct Bench: ParsableCommand {
             try compileBenchmark(executable, directory: directory)
             first = false
         }
-        if sections.contains(.load) && !compileOnly {
+        if sections.contains(.load) {
             if !first { print("") }
             try loadBenchmark(executable, directory: directory)
             first = false
