@@ -30,8 +30,9 @@ let package = Package(
             "WeirLab",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .testTarget(name: "WeirTests", dependencies: ["WeirDiagnostics", "WeirModel", "WeirPolicy", "WeirDSL", "WeirSema", "WeirIptables", "WeirNftables", "WeirNetlink", "WeirSimulator", "WeirVerifier", "WeirDriver"]),
-        .testTarget(name: "WeirKernelTests", dependencies: ["WeirModel", "WeirSema", "WeirIptables", "WeirNftables", "WeirNetlink", "WeirLab", "WeirSimulator", "WeirDriver"]),
+        .target(name: "WeirTestFixtures", dependencies: ["WeirDiagnostics", "WeirModel", "WeirNftables"], path: "Tests/WeirTestFixtures"),
+        .testTarget(name: "WeirTests", dependencies: ["WeirTestFixtures", "WeirDiagnostics", "WeirModel", "WeirPolicy", "WeirDSL", "WeirSema", "WeirIptables", "WeirNftables", "WeirNetlink", "WeirSimulator", "WeirVerifier", "WeirDriver"]),
+        .testTarget(name: "WeirKernelTests", dependencies: ["WeirTestFixtures", "WeirModel", "WeirSema", "WeirIptables", "WeirNftables", "WeirNetlink", "WeirLab", "WeirSimulator", "WeirDriver"]),
     ],
     swiftLanguageModes: [.v6]
 )

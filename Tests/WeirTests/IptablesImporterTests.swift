@@ -2,6 +2,7 @@ import Testing
 import WeirDiagnostics
 import WeirIptables
 import WeirModel
+import WeirTestFixtures
 
 @Suite struct IptablesImporterTests {
     typealias F = IptablesFixtures

@@ -1,6 +1,7 @@
 import Testing
 import WeirDiagnostics
 import WeirModel
+import WeirTestFixtures
 import WeirNftables
 
 /// Builders for hand-made programs: native expressions, and x_tables blobs written from the C

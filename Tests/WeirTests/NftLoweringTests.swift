@@ -1,6 +1,7 @@
 import Testing
 import WeirDiagnostics
 import WeirModel
+import WeirTestFixtures
 import WeirNftables
 
 /// `NftLowering`: the exact expressions (libnftnl's debug spelling, as `nft --debug=netlink`

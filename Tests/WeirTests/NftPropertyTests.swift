@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import WeirModel
+import WeirTestFixtures
 import WeirNftables
 
 /// Seeded random checks: the round-trip law on random rules, and a lifter that never traps on

@@ -1,6 +1,7 @@
 import Testing
 import WeirDiagnostics
 import WeirModel
+import WeirTestFixtures
 import WeirNftables
 
 /// `NftTextPrinter`: the exact text (the kernel tests load it into nft), the rule spellings, and
