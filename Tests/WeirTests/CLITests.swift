@@ -4,34 +4,8 @@ import Testing
 /// The `weir` executable as users run it: exit codes, output files, messages.
 @Suite("weir command line")
 struct CLITests {
-    struct Run {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-    }
-
-    static let binary = Repository.root + "/.build/debug/weir"
-
-    func weir(_ arguments: [String], in directory: String = Repository.root) throws -> Run {
-        guard FileManager.default.isExecutableFile(atPath: Self.binary) else {
-            Issue.record("\(Self.binary) is missing: build with `swift build --build-tests` (make test does)")
-            throw CancellationError()
-        }
-        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("weir-cli-\(UUID().uuidString)")
-        let (outPath, errPath) = (scratch.path + ".out", scratch.path + ".err")
-        FileManager.default.createFile(atPath: outPath, contents: nil)
-        FileManager.default.createFile(atPath: errPath, contents: nil)
-        defer { try? FileManager.default.removeItem(atPath: outPath); try? FileManager.default.removeItem(atPath: errPath) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: directory)
-        process.standardOutput = FileHandle(forWritingAtPath: outPath)
-        process.standardError = FileHandle(forWritingAtPath: errPath)
-        try process.run()
-        process.waitUntilExit()
-        let read = { (path: String) in String(decoding: FileManager.default.contents(atPath: path) ?? Data(), as: UTF8.self) }
-        return Run(status: process.terminationStatus, stdout: read(outPath), stderr: read(errPath))
+    func weir(_ arguments: [String], in directory: String = Repository.root) throws -> WeirBinary.Run {
+        try WeirBinary.run(arguments, in: directory)
     }
 
     func scratchDirectory() throws -> String {

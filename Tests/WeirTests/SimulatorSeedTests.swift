@@ -186,40 +186,7 @@ import WeirSimulator
 
 /// `weir trace` as users run it.
 @Suite struct SimulatorCLITests {
-    struct Run {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-    }
-
-    /// The `weir` built alongside these tests (whatever the scratch path), else `.build/debug/weir`.
-    static let binary: String = {
-        let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("weir").path
-        if FileManager.default.isExecutableFile(atPath: beside) { return beside }
-        return Repository.root + "/.build/debug/weir"
-    }()
-
-    func weir(_ arguments: [String]) throws -> Run {
-        guard FileManager.default.isExecutableFile(atPath: Self.binary) else {
-            Issue.record("\(Self.binary) is missing: build with `swift build --build-tests` (make test does)")
-            throw CancellationError()
-        }
-        let stem = FileManager.default.temporaryDirectory.appendingPathComponent("weir-trace-\(UUID().uuidString)").path
-        let (outPath, errPath) = (stem + ".out", stem + ".err")
-        FileManager.default.createFile(atPath: outPath, contents: nil)
-        FileManager.default.createFile(atPath: errPath, contents: nil)
-        defer { try? FileManager.default.removeItem(atPath: outPath); try? FileManager.default.removeItem(atPath: errPath) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: Repository.root)
-        process.standardOutput = FileHandle(forWritingAtPath: outPath)
-        process.standardError = FileHandle(forWritingAtPath: errPath)
-        try process.run()
-        process.waitUntilExit()
-        let read = { (path: String) in String(decoding: FileManager.default.contents(atPath: path) ?? Data(), as: UTF8.self) }
-        return Run(status: process.terminationStatus, stdout: read(outPath), stderr: read(errPath))
-    }
+    func weir(_ arguments: [String]) throws -> WeirBinary.Run { try WeirBinary.run(arguments) }
 
     static let external = ["--in", "enp0s8", "--src", "10.0.3.122", "--dst", "10.0.3.121", "--proto", "tcp", "--dport", "10080"]
     static let externalTrace = """

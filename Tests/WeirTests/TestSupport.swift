@@ -49,3 +49,42 @@ func withoutComments(_ text: String) -> String {
         .filter { !$0.hasPrefix("#") }
         .joined(separator: "\n")
 }
+
+/// The `weir` executable as users run it.
+enum WeirBinary {
+    struct Run {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    /// The `weir` built alongside these tests (whatever the scratch path), else `.build/debug/weir`.
+    static let path: String = {
+        let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("weir").path
+        if FileManager.default.isExecutableFile(atPath: beside) { return beside }
+        return Repository.root + "/.build/debug/weir"
+    }()
+
+    /// Runs `weir` in `directory`; records a failure (not a skip) when it is not built.
+    static func run(_ arguments: [String], in directory: String = Repository.root) throws -> Run {
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            Issue.record("\(path) is missing: build with `swift build --build-tests` (make test does)")
+            throw CancellationError()
+        }
+        let stem = FileManager.default.temporaryDirectory.appendingPathComponent("weir-run-\(UUID().uuidString)").path
+        let (outPath, errPath) = (stem + ".out", stem + ".err")
+        FileManager.default.createFile(atPath: outPath, contents: nil)
+        FileManager.default.createFile(atPath: errPath, contents: nil)
+        defer { try? FileManager.default.removeItem(atPath: outPath); try? FileManager.default.removeItem(atPath: errPath) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: directory)
+        process.standardOutput = FileHandle(forWritingAtPath: outPath)
+        process.standardError = FileHandle(forWritingAtPath: errPath)
+        try process.run()
+        process.waitUntilExit()
+        let read = { (path: String) in String(decoding: FileManager.default.contents(atPath: path) ?? Data(), as: UTF8.self) }
+        return Run(status: process.terminationStatus, stdout: read(outPath), stderr: read(errPath))
+    }
+}
