@@ -40,14 +40,26 @@ public enum Deployer {
             if errors.count > 1 {
                 notes.append(.note("\(errors.count - 1) later message(s) failed after it with the same transaction", at: nil))
             }
+            // The policy line of the rule or set the refused message writes.
+            let at = first.provenance ?? first.message.flatMap { batch.provenance(for: $0) }
             return [.error("kernel rejected \(describe(first, batch: batch)): \(first.errnoText) (\(first.errnoName))",
-                           at: first.provenance, notes: notes)]
+                           at: at, notes: notes)]
         }
     }
 
-    /// `rule \`iifname "docker0" accept\` in ip weir-filter FORWARD (#3)`, or the message kind.
+    /// `rule \`iifname "docker0" accept\` in ip weir-filter FORWARD (#3)`,
+    /// `set __map0 in ip weir-nat (element #7)`, or the message kind.
     static func describe(_ error: NftKernelError, batch: NftBatch) -> String {
         guard let message = error.message else { return "message seq \(error.seq)" }
+        if message.kind == .newSet || message.kind == .newSetElement, let family = message.family, let set = message.set {
+            var text = "set \(set) in \(family.rawValue) \(message.table ?? "?")"
+            if let index = error.elementIndex {
+                text += " (element #\(index))"
+            } else if let elements = message.elements {
+                text += " (\(message.kind.rawValue) of elements \(elements.count == 1 ? "#\(elements.lowerBound)" : "#\(elements.lowerBound)–#\(elements.upperBound - 1)"))"
+            }
+            return text
+        }
         guard message.kind == .newRule, let family = message.family, let rule = batch.rule(for: message) else {
             return "\(message)"
         }

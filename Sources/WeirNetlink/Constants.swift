@@ -87,6 +87,10 @@ enum NF {
         static let newRule = UInt16(NFT_MSG_NEWRULE.rawValue)
         /// `NFT_MSG_GETRULE`
         static let getRule = UInt16(NFT_MSG_GETRULE.rawValue)
+        /// `NFT_MSG_NEWSET`
+        static let newSet = UInt16(NFT_MSG_NEWSET.rawValue)
+        /// `NFT_MSG_NEWSETELEM`
+        static let newSetElement = UInt16(NFT_MSG_NEWSETELEM.rawValue)
         /// `NFT_MSG_GETSET`
         static let getSet = UInt16(NFT_MSG_GETSET.rawValue)
         /// `NFT_MSG_GETSETELEM`
@@ -153,6 +157,12 @@ enum NF {
     }
     /// `NFTA_LIST_ELEM`
     static let listElement = UInt16(NFTA_LIST_ELEM.rawValue)
+    /// `NFTA_SET_ELEM_LIST_ELEMENTS`: the nest holding a NEWSETELEM message's elements.
+    static let setElementListElements = UInt16(NFTA_SET_ELEM_LIST_ELEMENTS.rawValue)
+    /// `NFT_DATA_VERDICT`: the data type of a verdict map (`vmap`).
+    static let dataVerdict = UInt32(NFT_DATA_VERDICT.rawValue)
+    /// `NFT_REG32_COUNT`: the most fields a concatenated key has.
+    static let reg32Count = Int(NFT_REG32_15.rawValue - NFT_REG32_00.rawValue + 1)
     /// `NFTA_EXPR_NAME`
     static let expressionName = UInt16(NFTA_EXPR_NAME.rawValue)
     /// `NFTA_EXPR_DATA`
@@ -207,6 +217,10 @@ enum Attr {
     static let setFamily = UInt16(NFTNL_SET_FAMILY.rawValue)
     /// `NFTNL_SET_DESC_CONCAT` (field lengths, one byte each)
     static let setDescConcat = UInt16(NFTNL_SET_DESC_CONCAT.rawValue)
+    /// `NFTNL_SET_DESC_SIZE`
+    static let setDescSize = UInt16(NFTNL_SET_DESC_SIZE.rawValue)
+    /// `NFTNL_SET_ID` (`NFTA_SET_ID` in NEWSET, `NFTA_SET_ELEM_LIST_SET_ID` in NEWSETELEM)
+    static let setID = UInt16(NFTNL_SET_ID.rawValue)
     /// `NFTNL_SET_ELEM_FLAGS`
     static let setElementFlags = UInt16(NFTNL_SET_ELEM_FLAGS)
     /// `NFTNL_SET_ELEM_KEY`

@@ -119,6 +119,10 @@ enum C {
     static func setSetU32(_ s: OpaquePointer, _ attr: UInt16, _ value: UInt32) {
         note("nftnl_set_set_u32"); nftnl_set_set_u32(s, attr, value)
     }
+    static func setSetData(_ s: OpaquePointer, _ attr: UInt16, _ bytes: [UInt8]) -> Int32 {
+        note("nftnl_set_set_data")
+        return bytes.withUnsafeBytes { nftnl_set_set_data(s, attr, $0.baseAddress ?? UnsafeRawPointer(bitPattern: 1), UInt32($0.count)) }
+    }
     static func setIsSet(_ s: OpaquePointer, _ attr: UInt16) -> Bool {
         note("nftnl_set_is_set"); return nftnl_set_is_set(s, attr)
     }
@@ -130,6 +134,12 @@ enum C {
     }
     static func setGetData(_ s: OpaquePointer, _ attr: UInt16, _ length: inout UInt32) -> UnsafeRawPointer? {
         note("nftnl_set_get_data"); return nftnl_set_get_data(s, attr, &length)
+    }
+    static func setBuildPayload(_ nlh: UnsafeMutablePointer<nlmsghdr>, _ s: OpaquePointer) {
+        note("nftnl_set_nlmsg_build_payload"); nftnl_set_nlmsg_build_payload(nlh, s)
+    }
+    static func setSnprintf(_ buffer: UnsafeMutablePointer<CChar>, _ size: Int, _ s: OpaquePointer) -> Int32 {
+        note("nftnl_set_snprintf"); return nftnl_set_snprintf(buffer, size, s, nftnlOutputDefault, 0)
     }
     static func setParse(_ nlh: UnsafePointer<nlmsghdr>, _ s: OpaquePointer) -> Int32 {
         note("nftnl_set_nlmsg_parse"); return nftnl_set_nlmsg_parse(nlh, s)
@@ -148,6 +158,27 @@ enum C {
     }
     static func setElementsIterDestroy(_ i: OpaquePointer) {
         note("nftnl_set_elems_iter_destroy"); nftnl_set_elems_iter_destroy(i)
+    }
+    static func setElementAlloc() -> OpaquePointer? { note("nftnl_set_elem_alloc"); return nftnl_set_elem_alloc() }
+    static func setElementFree(_ e: OpaquePointer) { note("nftnl_set_elem_free"); nftnl_set_elem_free(e) }
+    static func setElementSet(_ e: OpaquePointer, _ attr: UInt16, _ bytes: [UInt8]) -> Int32 {
+        note("nftnl_set_elem_set")
+        return bytes.withUnsafeBytes { nftnl_set_elem_set(e, attr, $0.baseAddress ?? UnsafeRawPointer(bitPattern: 1), UInt32($0.count)) }
+    }
+    static func setElementSetU32(_ e: OpaquePointer, _ attr: UInt16, _ value: UInt32) {
+        note("nftnl_set_elem_set_u32"); nftnl_set_elem_set_u32(e, attr, value)
+    }
+    static func setElementSetStr(_ e: OpaquePointer, _ attr: UInt16, _ value: String) -> Int32 {
+        note("nftnl_set_elem_set_str"); return nftnl_set_elem_set_str(e, attr, value)
+    }
+    /// `nftnl_set_elem_nlmsg_build(nlh, e, type)`: one element as a nest of attribute `type`
+    /// (always `NFTA_LIST_ELEM`, which libnftnl's parser requires; its own list builder numbers
+    /// the nests 1, 2, 3, …).
+    static func setElementBuild(_ nlh: UnsafeMutablePointer<nlmsghdr>, _ e: OpaquePointer, _ type: UInt16) {
+        note("nftnl_set_elem_nlmsg_build"); _ = nftnl_set_elem_nlmsg_build(nlh, e, Int32(type))
+    }
+    static func setElementSnprintf(_ buffer: UnsafeMutablePointer<CChar>, _ size: Int, _ e: OpaquePointer) -> Int32 {
+        note("nftnl_set_elem_snprintf"); return nftnl_set_elem_snprintf(buffer, size, e, nftnlOutputDefault, 0)
     }
     static func setElementIsSet(_ e: OpaquePointer, _ attr: UInt16) -> Bool {
         note("nftnl_set_elem_is_set"); return nftnl_set_elem_is_set(e, attr)

@@ -44,7 +44,7 @@ extension NftBatch {
                 if header.type >= Netlink.minType, header.type >> 8 != NF.subsystem, header.type != NF.batchBegin, header.type != NF.batchEnd {
                     throw NftBatchError(.wrongSubsystem, offset: at, "message type 0x\(String(header.type, radix: 16)) belongs to nfnetlink subsystem \(header.type >> 8), not nf_tables (\(NF.subsystem))")
                 }
-                throw NftBatchError(.unknownType, offset: at, "message type \(name) is not BATCH_BEGIN, BATCH_END, NEWTABLE, DELTABLE, NEWCHAIN or NEWRULE")
+                throw NftBatchError(.unknownType, offset: at, "message type \(name) is not BATCH_BEGIN, BATCH_END, NEWTABLE, DELTABLE, NEWCHAIN, NEWSET, NEWSETELEM or NEWRULE")
             }
             if headers.isEmpty {
                 guard kind == .batchBegin else {
@@ -85,6 +85,8 @@ extension NftBatch {
         case NF.type(NF.Message.newTable): .newTable
         case NF.type(NF.Message.deleteTable): .deleteTable
         case NF.type(NF.Message.newChain): .newChain
+        case NF.type(NF.Message.newSet): .newSet
+        case NF.type(NF.Message.newSetElement): .newSetElement
         case NF.type(NF.Message.newRule): .newRule
         default: nil
         }
@@ -98,7 +100,9 @@ extension NftBatch {
     }
 
     /// The order pass: one block per table (NEWTABLE create, DELTABLE, NEWTABLE create|excl,
-    /// its chains, its rules), each message parsed by libnftnl.
+    /// its chains, its sets — each NEWSET with transaction id = position + 1, followed by the
+    /// NEWSETELEM messages of its elements —, its rules), each message parsed by libnftnl and
+    /// every set and element checked as the builder checks them (`SetEncoding`).
     private struct Decoder {
         let bytes: [UInt8]
         var messages: [Message] = []
@@ -108,6 +112,8 @@ extension NftBatch {
         /// table block were seen; 3 when the block's chains and rules may follow.
         var tableStep = 3
         var seenTables = Set<String>()
+        /// The keys of the set elements are being added to (the last set of the current table).
+        var setKeys: [[UInt8]: Int] = [:]
 
         init(bytes: [UInt8]) { self.bytes = bytes }
 
@@ -175,6 +181,9 @@ extension NftBatch {
                 guard program.tables[t].chains.allSatisfy({ $0.rules.isEmpty }) else {
                     throw fail(.order, "chain \(parsed.chain.name) comes after rules; a replace batch creates every chain first")
                 }
+                guard program.tables[t].sets.isEmpty else {
+                    throw fail(.order, "chain \(parsed.chain.name) comes after sets; a replace batch creates every chain before the sets")
+                }
                 guard flags == create | exclusive else {
                     throw fail(.flags, "flags 0x\(String(header.flags, radix: 16)); a replace batch uses \(Self.flagNames(create | exclusive | Netlink.Flag.request)) here")
                 }
@@ -184,6 +193,83 @@ extension NftBatch {
                 message.chain = parsed.chain.name
                 message.tableIndex = t
                 message.chainIndex = program.tables[t].chains.count - 1
+            case .newSet:
+                let family = try self.family(header, fail)
+                let parsed: ParsedSet
+                switch bytes.withUnsafeBytes({ ObjectParser.set(ObjectParser.header($0, at)) }) {
+                case .success(let set): parsed = set
+                case .failure(let failure): throw fail(.content, failure.message)
+                }
+                let t = try currentTable(family, parsed.table, fail)
+                let table = program.tables[t]
+                let name = "\(table.family.rawValue) \(table.name) \(parsed.set.name)"
+                guard table.chains.allSatisfy({ $0.rules.isEmpty }) else {
+                    throw fail(.order, "set \(name) comes after rules; a replace batch creates every set before the rules")
+                }
+                guard flags == create | exclusive else {
+                    throw fail(.flags, "flags 0x\(String(header.flags, radix: 16)); a replace batch uses \(Self.flagNames(create | exclusive | Netlink.Flag.request)) here")
+                }
+                guard !table.sets.contains(where: { $0.name == parsed.set.name }) else {
+                    throw fail(.order, "set \(name) is created twice")
+                }
+                let id = UInt32(table.sets.count + 1)
+                guard parsed.id == id else {
+                    throw fail(.content, "set \(name) has transaction id \(parsed.id.map(String.init) ?? "none"); as the table's set #\(table.sets.count) it must have \(id)")
+                }
+                if let problem = SetEncoding.problem(of: parsed.set) { throw fail(.content, "set \(name): \(problem)") }
+                program.tables[t].sets.append(parsed.set)
+                setKeys = [:]
+                message.family = family
+                message.table = parsed.table
+                message.set = parsed.set.name
+                message.tableIndex = t
+                message.setIndex = program.tables[t].sets.count - 1
+            case .newSetElement:
+                let family = try self.family(header, fail)
+                let parsed: ParsedSetElements
+                switch bytes.withUnsafeBytes({ ObjectParser.setElements(ObjectParser.header($0, at)) }) {
+                case .success(let elements): parsed = elements
+                case .failure(let failure): throw fail(.content, failure.message)
+                }
+                let t = try currentTable(family, parsed.table, fail)
+                let table = program.tables[t]
+                let name = "\(table.family.rawValue) \(table.name) \(parsed.set)"
+                guard let s = table.sets.firstIndex(where: { $0.name == parsed.set }) else {
+                    throw fail(.order, "elements of set \(name), which is not created earlier in the batch")
+                }
+                guard s == table.sets.count - 1, table.chains.allSatisfy({ $0.rules.isEmpty }) else {
+                    throw fail(.order, "elements of set \(name) come after \(s == table.sets.count - 1 ? "rules" : "set \(table.sets[table.sets.count - 1].name)"); a replace batch writes each set's elements right after it")
+                }
+                guard flags == create | exclusive else {
+                    throw fail(.flags, "flags 0x\(String(header.flags, radix: 16)); a replace batch uses \(Self.flagNames(create | exclusive | Netlink.Flag.request)) here")
+                }
+                guard parsed.setID == UInt32(s + 1) else {
+                    throw fail(.content, "the elements name set id \(parsed.setID.map(String.init) ?? "none"), but set \(name) has \(s + 1)")
+                }
+                guard !parsed.elements.isEmpty else { throw fail(.content, "no elements for set \(name)") }
+                let set = table.sets[s]
+                let elements: [NftSetElement]
+                switch SetEncoding.join(parsed.elements, in: set) {
+                case .success(let joined): elements = joined
+                case .failure(let failure): throw fail(.content, "set \(name): \(failure.message)")
+                }
+                let first = set.elements.count
+                let chains = Set(table.chains.map(\.name))
+                for (i, element) in elements.enumerated() {
+                    if let problem = SetEncoding.problem(of: element, in: set, chains: chains) {
+                        throw fail(.content, "element #\(first + i) of set \(name): \(problem)")
+                    }
+                    if let earlier = setKeys.updateValue(first + i, forKey: element.key) {
+                        throw fail(.content, "element #\(first + i) of set \(name): its key \(element.key.hexBytes) is the key of element #\(earlier) too")
+                    }
+                }
+                program.tables[t].sets[s].elements += elements
+                message.family = family
+                message.table = parsed.table
+                message.set = parsed.set
+                message.elements = first..<(first + elements.count)
+                message.tableIndex = t
+                message.setIndex = s
             case .newRule:
                 let family = try self.family(header, fail)
                 guard flags == create | append else {

@@ -13,7 +13,8 @@ public struct NftBatch: Sendable, Equatable {
     public let bytes: [UInt8]
     /// One entry per message, in stream order.
     public let messages: [Message]
-    /// The program the batch installs (for a built batch, the very value given, provenance and all).
+    /// The program the batch installs (for a built batch, the value given, provenance and all,
+    /// with each lookup's set id filled in).
     public let program: NftRuleset
     /// Where the 4-byte big-endian `NFNL_BATCH_GENID` value of `BATCH_BEGIN` sits, if present.
     let generationOffset: Int?
@@ -32,6 +33,8 @@ public struct NftBatch: Sendable, Equatable {
             case newTable = "NEWTABLE"
             case deleteTable = "DELTABLE"
             case newChain = "NEWCHAIN"
+            case newSet = "NEWSET"
+            case newSetElement = "NEWSETELEM"
             case newRule = "NEWRULE"
             case batchEnd = "BATCH_END"
         }
@@ -44,21 +47,39 @@ public struct NftBatch: Sendable, Equatable {
         public var chain: String?
         /// The rule's position in its chain (0-based), for `NEWRULE`.
         public var ruleIndex: Int?
+        /// The set a `NEWSET` creates or a `NEWSETELEM` adds elements to.
+        public var set: String?
+        /// For `NEWSETELEM`: the positions (0-based) in the set's `elements` of the elements the
+        /// message carries.
+        public var elements: Range<Int>?
         /// Where the message starts in `bytes`, and its length.
         public var offset: Int
         public var length: Int
         /// Positions in `program`, for finding the rule (and its provenance).
         var tableIndex: Int?
         var chainIndex: Int?
+        var setIndex: Int?
 
-        /// `NEWRULE ip weir FORWARD rule #3`
+        /// `NEWRULE ip weir FORWARD rule #3`, `NEWSET ip weir-nat __map0`,
+        /// `NEWSETELEM ip weir-nat __map0 elements 0…999`
         public var description: String {
             var text = kind.rawValue
             if let family { text += " \(family.rawValue)" }
             if let table { text += " \(table)" }
             if let chain { text += " \(chain)" }
+            if let set { text += " \(set)" }
             if let ruleIndex { text += " rule #\(ruleIndex)" }
+            if let elements { text += " elements \(Message.describe(elements))" }
             return text
+        }
+
+        /// `0…999`; `3` for one element; `none` for none.
+        static func describe(_ range: Range<Int>) -> String {
+            switch range.count {
+            case 0: "none"
+            case 1: "\(range.lowerBound)"
+            default: "\(range.lowerBound)…\(range.upperBound - 1)"
+            }
         }
     }
 
@@ -80,11 +101,33 @@ public struct NftBatch: Sendable, Equatable {
         return program.tables[t].chains[c].rules[r]
     }
 
+    /// The program set a `NEWSET` creates or a `NEWSETELEM` fills.
+    public func set(for message: Message) -> NftSet? {
+        guard message.kind == .newSet || message.kind == .newSetElement, let t = message.tableIndex, let s = message.setIndex,
+              t < program.tables.count, s < program.tables[t].sets.count else { return nil }
+        return program.tables[t].sets[s]
+    }
+
+    /// Where what a message writes comes from: the rule's provenance for `NEWRULE`, the set's
+    /// for `NEWSET` and `NEWSETELEM`, nil for the other messages (and programs without it).
+    public func provenance(for message: Message) -> SourceRange? {
+        switch message.kind {
+        case .newRule: rule(for: message)?.provenance
+        case .newSet, .newSetElement: set(for: message)?.provenance
+        default: nil
+        }
+    }
+
     /// A batch that replaces, in one transaction, each table of `program` (and nothing else):
     /// per table `NEWTABLE` (create: ensure it exists), `DELTABLE`, `NEWTABLE` (create|excl),
-    /// then its chains (base chains with hook, priority, type and policy) and its rules
-    /// (`NLM_F_CREATE|NLM_F_APPEND`, comments as `NFTNL_UDATA_RULE_COMMENT` user data). A
-    /// table with sets is refused (`.unencodable`): batches do not write sets.
+    /// then its chains (base chains with hook, priority, type and policy), its sets (each a
+    /// `NEWSET` with transaction id = its position + 1, then its elements in `NEWSETELEM`
+    /// messages of at most 1000 elements), and its rules (`NLM_F_CREATE|NLM_F_APPEND`,
+    /// comments as `NFTNL_UDATA_RULE_COMMENT` user data). A lookup must name a set of its
+    /// table, and carries that set's transaction id (filled in when nil, so `program` holds
+    /// it too). What the kernel would refuse or the encoding cannot hold — a set or element
+    /// that does not fit its set's definition, a jump to a chain the table lacks, a lookup of
+    /// a missing set or with another id — is refused (`.unencodable`); see `NftBatchBuilder`.
     public static func replacing(_ program: NftRuleset) throws(NftBatchError) -> NftBatch {
         var seen = Set<String>()
         for table in program.tables where !seen.insert("\(table.family.rawValue) \(table.name)").inserted {

@@ -25,17 +25,28 @@ public struct NftBatchBuilder: ~Copyable {
 
     /// Appends the messages that replace `table` atomically. On error nothing of the table is
     /// kept, and the builder stays usable.
+    ///
+    /// The table's sets come after its chains and before its rules: per set a `NEWSET`
+    /// (create|excl) with transaction id `NFTA_SET_ID` = its position in `table.sets` + 1
+    /// (per table), then `NEWSETELEM` messages (create|excl, naming the set and its id) of at
+    /// most `SetEncoding.maxElementsPerMessage` kernel elements and 48 KiB each. Every lookup
+    /// must name a set of the table and carry its id (`setID` nil is filled in, in the bytes and
+    /// in the batch's `program`). Refused with `.unencodable`, naming table, set and element:
+    /// sets and elements that do not fit their definition (see `SetEncoding`), two sets of one
+    /// name, a key given twice, a verdict map element jumping to a chain the table lacks, a
+    /// lookup of a missing set or with another id, an anonymous set no lookup uses.
     public mutating func replace(_ table: NftTable) throws(NftBatchError) {
         let mark = (buffer.count, messages.count, nextSeq)
+        let written: NftTable
         do {
-            try write(table)
+            written = try write(table)
         } catch {
             buffer.truncate(to: mark.0)
             messages.removeLast(messages.count - mark.1)
             nextSeq = mark.2
             throw error
         }
-        program.tables.append(table)
+        program.tables.append(written)
     }
 
     /// Ends the batch with `BATCH_END`.
@@ -49,11 +60,13 @@ public struct NftBatchBuilder: ~Copyable {
     // MARK: writing
 
     private mutating func append(_ nlh: UnsafeMutablePointer<nlmsghdr>, _ kind: NftBatch.Message.Kind, family: Family? = nil,
-                                 table: String? = nil, chain: String? = nil, ruleIndex: Int? = nil, chainIndex: Int? = nil) {
+                                 table: String? = nil, chain: String? = nil, ruleIndex: Int? = nil, chainIndex: Int? = nil,
+                                 set: String? = nil, setIndex: Int? = nil, elements: Range<Int>? = nil) {
         let length = Int(nlh.pointee.nlmsg_len)
         messages.append(NftBatch.Message(seq: nextSeq, kind: kind, flags: nlh.pointee.nlmsg_flags, family: family, table: table,
-                                         chain: chain, ruleIndex: ruleIndex, offset: buffer.count, length: length,
-                                         tableIndex: table == nil ? nil : program.tables.count, chainIndex: chainIndex))
+                                         chain: chain, ruleIndex: ruleIndex, set: set, elements: elements, offset: buffer.count,
+                                         length: length, tableIndex: table == nil ? nil : program.tables.count,
+                                         chainIndex: chainIndex, setIndex: setIndex))
         buffer.count += align4(length)
         nextSeq += 1
     }
@@ -65,13 +78,10 @@ public struct NftBatchBuilder: ~Copyable {
         }
     }
 
-    private mutating func write(_ table: NftTable) throws(NftBatchError) {
+    /// Writes the table's messages; returns the table as written (lookups' set ids filled in).
+    private mutating func write(_ table: NftTable) throws(NftBatchError) -> NftTable {
         try Self.checkName(table.name, "table")
-        guard table.sets.isEmpty else {
-            // Weir's lowering uses no sets; refusing is better than writing a table without them.
-            throw NftBatchError(.unencodable, offset: nil,
-                                "table \(table.family.rawValue) \(table.name) has \(table.sets.count) set(s) (\(table.sets.map(\.name).joined(separator: ", "))); batches write tables, chains and rules, not sets")
-        }
+        let table = try Self.checkedSets(table)
         let family = UInt16(table.family.nfproto)
         let create = Netlink.Flag.create, exclusive = Netlink.Flag.exclusive
         for (type, flags, kind) in [(NF.Message.newTable, create, NftBatch.Message.Kind.newTable),
@@ -104,6 +114,9 @@ public struct NftBatchBuilder: ~Copyable {
             C.chainBuildPayload(nlh, c.raw)
             append(nlh, .newChain, family: table.family, table: table.name, chain: chain.name, chainIndex: index)
         }
+        for (index, set) in table.sets.enumerated() {
+            try write(set, index: index, of: table)
+        }
         for (chainIndex, chain) in table.chains.enumerated() {
             for (ruleIndex, rule) in chain.rules.enumerated() {
                 do {
@@ -116,6 +129,148 @@ public struct NftBatchBuilder: ~Copyable {
                 append(nlh, .newRule, family: table.family, table: table.name, chain: chain.name, ruleIndex: ruleIndex, chainIndex: chainIndex)
             }
         }
+        return table
+    }
+
+    // MARK: sets
+
+    /// Checks the table's sets and their elements, and every lookup of its rules against
+    /// them; returns the table with each lookup's set id filled in.
+    private static func checkedSets(_ table: NftTable) throws(NftBatchError) -> NftTable {
+        let name = "\(table.family.rawValue) \(table.name)"
+        var index: [String: Int] = [:]
+        let chains = Set(table.chains.map(\.name))
+        for (s, set) in table.sets.enumerated() {
+            try checkName(set.name, "set")
+            guard index.updateValue(s, forKey: set.name) == nil else {
+                throw NftBatchError(.unencodable, offset: nil, "table \(name) has two sets named \(set.name)")
+            }
+            if let problem = SetEncoding.problem(of: set) {
+                throw NftBatchError(.unencodable, offset: nil, "set \(name) \(set.name): \(problem)")
+            }
+            var keys: [[UInt8]: Int] = [:]
+            keys.reserveCapacity(set.elements.count)
+            for (e, element) in set.elements.enumerated() {
+                if let problem = SetEncoding.problem(of: element, in: set, chains: chains) {
+                    throw NftBatchError(.unencodable, offset: nil, "element #\(e) of set \(name) \(set.name): \(problem)")
+                }
+                if let first = keys.updateValue(e, forKey: element.key) {
+                    throw NftBatchError(.unencodable, offset: nil,
+                                        "element #\(e) of set \(name) \(set.name): its key \(element.key.hexBytes) is the key of element #\(first) too")
+                }
+            }
+        }
+        var out = table
+        var used = Set<String>()
+        for (c, chain) in table.chains.enumerated() {
+            for (r, rule) in chain.rules.enumerated() {
+                for (x, expression) in rule.expressions.enumerated() {
+                    // A name that cannot be written at all is the encoder's to report.
+                    guard var lookup = expression as? LookupExpression, !lookup.set.isEmpty, !lookup.set.utf8.contains(0),
+                          lookup.set.utf8.count < NF.nameMaxLength else { continue }
+                    let place = "rule #\(r) of chain \(name) \(chain.name): expression #\(x) (lookup)"
+                    guard let s = index[lookup.set] else {
+                        throw NftBatchError(.unencodable, offset: nil, "\(place): set '\(lookup.set)' is not a set of table \(name)")
+                    }
+                    let id = UInt32(s + 1)
+                    used.insert(lookup.set)
+                    if let given = lookup.setID {
+                        guard given == id else {
+                            throw NftBatchError(.unencodable, offset: nil,
+                                                "\(place): set id \(given), but set '\(lookup.set)' is the table's set #\(s), whose transaction id is \(id)")
+                        }
+                        continue
+                    }
+                    lookup.setID = id
+                    out.chains[c].rules[r].expressions[x] = lookup
+                }
+            }
+        }
+        // The kernel refuses an anonymous set no rule binds (EINVAL at commit, reported on the
+        // table's NEWTABLE): say which set instead.
+        if let unbound = table.sets.first(where: { $0.flags.contains(.anonymous) && !used.contains($0.name) }) {
+            throw NftBatchError(.unencodable, offset: nil,
+                                "set \(name) \(unbound.name): anonymous, but no lookup of the table uses it (the kernel refuses unbound anonymous sets)")
+        }
+        return out
+    }
+
+    /// `NEWSET`, then the elements in `NEWSETELEM` messages. The set was checked.
+    private mutating func write(_ set: NftSet, index: Int, of table: NftTable) throws(NftBatchError) {
+        let wireTotal = set.elements.reduce(0) { $0 + SetEncoding.wireCount($1, in: set) }
+
+        try writeSet(set, index: index, of: table, size: wireTotal)
+        var start = 0
+        while start < set.elements.count {
+            // The next chunk: whole program elements (a pair never splits), bounded in kernel
+            // elements and bytes.
+            var end = start, count = 0, bytes = 0
+            while end < set.elements.count {
+                let wire = SetEncoding.wire(set.elements[end], in: set)
+                let size = wire.reduce(0) { $0 + SetEncoding.wireSize($1) }
+                if end > start && (count + wire.count > SetEncoding.maxElementsPerMessage || bytes + size > SetEncoding.maxElementBytesPerMessage) {
+                    break
+                }
+                count += wire.count
+                bytes += size
+                end += 1
+            }
+            try writeElements(set, start..<end, bytes: bytes, index: index, of: table)
+            start = end
+        }
+    }
+
+    /// The `NEWSET` message (`size`: the kernel elements it will hold).
+    private mutating func writeSet(_ set: NftSet, index: Int, of table: NftTable, size wireTotal: Int) throws(NftBatchError) {
+        let family = UInt16(table.family.nfproto)
+        let id = UInt32(index + 1)
+        let flags = Netlink.Flag.create | Netlink.Flag.exclusive
+        guard let s = NftnlSet() else { throw Self.outOfMemory }
+        s.set(Attr.setTable, table.name)
+        s.set(Attr.setName, set.name)
+        s.set(Attr.setFamily, table.family.nfproto)
+        s.set(Attr.setFlags, set.flags.rawValue)
+        s.set(Attr.setKeyType, set.keyType)
+        s.set(Attr.setKeyLength, set.keyLength)
+        if let dataType = set.dataType { s.set(Attr.setDataType, dataType) }
+        if let dataLength = set.dataLength { s.set(Attr.setDataLength, dataLength) }
+        s.set(Attr.setID, id)
+        // The size bounds the element count; only a constant set's count is known for good (nft
+        // does the same for anonymous sets).
+        if set.flags.contains(.constant) && wireTotal > 0 { s.set(Attr.setDescSize, UInt32(wireTotal)) }
+        if !set.fieldLengths.isEmpty, !s.set(Attr.setDescConcat, set.fieldLengths.map { UInt8($0) }) {
+            throw NftBatchError(.unencodable, offset: nil, "set \(table.family.rawValue) \(table.name) \(set.name): libnftnl refused its field lengths")
+        }
+        buffer.reserve(1024 + table.name.utf8.count + set.name.utf8.count)
+        let nlh = C.nlmsgBuildHeader(buffer.tail, NF.Message.newSet, family, flags, nextSeq)
+        C.setBuildPayload(nlh, s.raw)
+        append(nlh, .newSet, family: table.family, table: table.name, set: set.name, setIndex: index)
+    }
+
+    private mutating func writeElements(_ set: NftSet, _ range: Range<Int>, bytes: Int, index: Int, of table: NftTable) throws(NftBatchError) {
+        guard let s = NftnlSet() else { throw Self.outOfMemory }
+        s.set(Attr.setTable, table.name)
+        s.set(Attr.setName, set.name)
+        s.set(Attr.setID, UInt32(index + 1))
+        let bound = 1024 + table.name.utf8.count + set.name.utf8.count + bytes
+        buffer.reserve(bound)
+        let nlh = C.nlmsgBuildHeader(buffer.tail, NF.Message.newSetElement, UInt16(table.family.nfproto),
+                                     Netlink.Flag.create | Netlink.Flag.exclusive, nextSeq)
+        // Without elements in the libnftnl set, this writes the set's name, id and table.
+        C.setElementsBuildPayload(nlh, s.raw)
+        let list = C.attrNestStart(nlh, NF.setElementListElements)
+        for element in set.elements[range] {
+            for wire in SetEncoding.wire(element, in: set) where !SetEncoding.write(wire, into: nlh) {
+                throw Self.outOfMemory
+            }
+        }
+        C.attrNestEnd(nlh, list)
+        let listLength = Int(nlh.pointee.nlmsg_len) - (UnsafeMutableRawPointer(list) - UnsafeMutableRawPointer(nlh))
+        guard listLength <= 0xFFFF, Int(nlh.pointee.nlmsg_len) <= bound else {
+            // Cannot happen: chunks are bounded well below both.
+            throw NftBatchError(.unencodable, offset: nil, "set \(table.family.rawValue) \(table.name) \(set.name): elements \(NftBatch.Message.describe(range)) took \(listLength) bytes, more than an attribute holds")
+        }
+        append(nlh, .newSetElement, family: table.family, table: table.name, set: set.name, setIndex: index, elements: range)
     }
 
     private static var outOfMemory: NftBatchError { NftBatchError(.unencodable, offset: nil, "libnftnl could not allocate an object") }

@@ -8,7 +8,8 @@ public struct NftBatchError: Error, Equatable, CustomStringConvertible {
         case truncated
         /// A message length that is too short or not a multiple of 4.
         case badLength
-        /// A netlink type that is not BATCH_BEGIN/END or a NEWTABLE/DELTABLE/NEWCHAIN/NEWRULE.
+        /// A netlink type that is not BATCH_BEGIN/END or a NEWTABLE/DELTABLE/NEWCHAIN/NEWSET/
+        /// NEWSETELEM/NEWRULE.
         case unknownType
         /// A message of another netfilter subsystem than nf_tables.
         case wrongSubsystem

@@ -35,15 +35,21 @@ public struct NftKernelError: Sendable, Equatable, CustomStringConvertible {
     /// For a rule: the expression that offset falls in (0-based), and its kind.
     public var expressionIndex: Int?
     public var expressionName: String?
+    /// For set elements (`NEWSETELEM`): the element of the set (its position in the set's
+    /// `elements`) that offset falls in.
+    public var elementIndex: Int?
     /// `NLMSGERR_ATTR_MSG`, if the kernel sent one (nf_tables usually does not).
     public var kernelMessage: String?
-    /// Where the rule came from (for rules of a built batch whose program carries provenance).
+    /// Where the rule or set came from (`NftBatch.provenance(for:)`: for a built batch whose
+    /// program carries provenance).
     public var provenance: SourceRange?
 
-    /// `NEWRULE ip weir FORWARD rule #3, expression #5 (immediate): No such file or directory (ENOENT)`
+    /// `NEWRULE ip weir FORWARD rule #3, expression #5 (immediate): No such file or directory (ENOENT)`,
+    /// `NEWSETELEM ip weir-nat __map0 elements 0…999, element #7: Invalid argument (EINVAL)`
     public var description: String {
         var text = message.map { "\($0)" } ?? "message with seq \(seq) (not in the batch)"
         if let expressionIndex { text += ", expression #\(expressionIndex)" + (expressionName.map { " (\($0))" } ?? "") }
+        if let elementIndex { text += ", element #\(elementIndex)" }
         text += ": \(errnoText) (\(errnoName))"
         if let kernelMessage { text += " — \(kernelMessage)" }
         if let provenance { text += " [from \(provenance)]" }
@@ -169,7 +175,7 @@ public enum NftTransaction {
     }
 
     /// Maps an `NLMSG_ERROR` to the batch message it answers, and its attribute offset to the
-    /// rule expression it falls in.
+    /// rule expression or set element it falls in.
     static func kernelError(_ reply: ReceivedMessage, _ batch: NftBatch) -> NftKernelError {
         let code = -reply.errorCode
         let seq = reply.erroredSeq
@@ -177,9 +183,12 @@ public enum NftTransaction {
         let message = batch.message(seq: seq)
         var expressionIndex: Int?
         var expressionName: String?
-        var provenance: SourceRange?
+        var elementIndex: Int?
+        let provenance = message.flatMap { batch.provenance(for: $0) }
+        if let message, message.kind == .newSetElement, let offset = ack.offset {
+            elementIndex = element(at: message.offset + Int(offset), of: message, batch)
+        }
         if let message, message.kind == .newRule {
-            provenance = batch.rule(for: message)?.provenance
             if let offset = ack.offset,
                let expressions = try? NetlinkAttributes.ruleExpressions(batch.bytes, message: NetlinkHeader(batch.bytes, at: message.offset)) {
                 let absolute = message.offset + Int(offset)
@@ -191,7 +200,22 @@ public enum NftTransaction {
         }
         return NftKernelError(errno: code, errnoName: errnoName(code), errnoText: C.errorText(code), seq: seq, message: message,
                               attributeOffset: ack.offset, expressionIndex: expressionIndex, expressionName: expressionName,
-                              kernelMessage: ack.text, provenance: provenance)
+                              elementIndex: elementIndex, kernelMessage: ack.text, provenance: provenance)
+    }
+
+    /// The set element (its position in the set) whose kernel element holds byte `absolute`
+    /// of a `NEWSETELEM` message; nil when the byte is outside the element list.
+    static func element(at absolute: Int, of message: NftBatch.Message, _ batch: NftBatch) -> Int? {
+        guard let set = batch.set(for: message), let range = message.elements, range.upperBound <= set.elements.count,
+              let offsets = try? NetlinkAttributes.setElementOffsets(batch.bytes, message: NetlinkHeader(batch.bytes, at: message.offset)),
+              let wireIndex = offsets.lastIndex(where: { $0 <= absolute }) else { return nil }
+        // Kernel elements map back to set elements (an rbtree range is two of them).
+        var seen = 0
+        for index in range {
+            seen += SetEncoding.wireCount(set.elements[index], in: set)
+            if wireIndex < seen { return index }
+        }
+        return nil
     }
 }
 

@@ -23,6 +23,8 @@ struct ParsedSet {
     var family: UInt32
     var table: String
     var set: NftSet
+    /// `NFTA_SET_ID` (batches only; the kernel does not report it).
+    var id: UInt32?
 }
 
 /// The elements one NEWSETELEM message carries.
@@ -30,6 +32,8 @@ struct ParsedSetElements {
     var table: String
     var set: String
     var elements: [NftSetElement]
+    /// `NFTA_SET_ELEM_LIST_SET_ID` (batches only).
+    var setID: UInt32?
 }
 
 /// Reads nf_tables object messages with libnftnl's `nftnl_*_nlmsg_parse` and the expression
@@ -134,7 +138,7 @@ enum ObjectParser {
         let set = NftSet(name: name, flags: NftSet.Flags(rawValue: s.u32(Attr.setFlags) ?? 0), keyType: s.u32(Attr.setKeyType) ?? 0,
                          keyLength: keyLength, dataType: s.u32(Attr.setDataType), dataLength: s.u32(Attr.setDataLength),
                          fieldLengths: (s.data(Attr.setDescConcat) ?? []).map { UInt32($0) })
-        return .success(ParsedSet(family: family, table: table, set: set))
+        return .success(ParsedSet(family: family, table: table, set: set, id: s.u32(Attr.setID)))
     }
 
     /// A NEWSETELEM message (a GETSETELEM dump reply): which set, and the elements it carries
@@ -157,7 +161,7 @@ enum ObjectParser {
             }
             elements.append(element)
         }
-        return .success(ParsedSetElements(table: table, set: name, elements: elements))
+        return .success(ParsedSetElements(table: table, set: name, elements: elements, setID: s.u32(Attr.setID)))
     }
 
     /// The program form of a verdict code (nil for one it has no case for: `queue`, `break`).

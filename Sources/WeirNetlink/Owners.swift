@@ -88,6 +88,7 @@ final class NftnlSet {
 
     func set(_ attr: UInt16, _ value: String) { _ = C.setSetStr(raw, attr, value) }
     func set(_ attr: UInt16, _ value: UInt32) { C.setSetU32(raw, attr, value) }
+    func set(_ attr: UInt16, _ bytes: [UInt8]) -> Bool { C.setSetData(raw, attr, bytes) >= 0 }
     func string(_ attr: UInt16) -> String? {
         guard C.setIsSet(raw, attr), let p = C.setGetStr(raw, attr) else { return nil }
         return String(cString: p)
@@ -108,6 +109,35 @@ final class NftnlSet {
         while let e = C.setElementsIterNext(iterator) { out.append(NftnlSetElementRef(raw: e)) }
         return out
     }
+
+    /// libnftnl's debug text of the set (without its elements), as `nft --debug=netlink`
+    /// prints it: `__map0 weir-nat b size 2` (name, table, flags in hex, size).
+    var debugText: String {
+        snprintText { C.setSnprintf($0, $1, raw) }.split(separator: "\n", maxSplits: 1).first.map(String.init) ?? ""
+    }
+}
+
+/// Owns a `struct nftnl_set_elem *` (`nftnl_set_elem_alloc` / `nftnl_set_elem_free`) that
+/// WeirNetlink writes into a message itself, so it is never handed to a set.
+final class NftnlSetElement {
+    let raw: OpaquePointer
+    init?() {
+        guard let raw = C.setElementAlloc() else { return nil }
+        self.raw = raw
+    }
+    deinit { C.setElementFree(raw) }
+
+    func set(_ attr: UInt16, _ bytes: [UInt8]) -> Bool { C.setElementSet(raw, attr, bytes) >= 0 }
+    func set(_ attr: UInt16, _ value: UInt32) { C.setElementSetU32(raw, attr, value) }
+    func set(_ attr: UInt16, _ value: String) -> Bool { C.setElementSetStr(raw, attr, value) >= 0 }
+}
+
+/// Up to 4095 bytes of text a libnftnl `*_snprintf` writes.
+func snprintText(_ body: (UnsafeMutablePointer<CChar>, Int) -> Int32) -> String {
+    var buffer = [CChar](repeating: 0, count: 4096)
+    let n = buffer.withUnsafeMutableBufferPointer { body($0.baseAddress!, $0.count) }
+    guard n > 0 else { return "" }
+    return String(decoding: buffer.prefix(min(Int(n), buffer.count - 1)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
 
 /// A borrowed `struct nftnl_set_elem *`; getters return nil for attributes that are not set.
@@ -126,6 +156,11 @@ struct NftnlSetElementRef {
         guard let p = C.setElementGet(raw, attr, &length) else { return nil }
         return [UInt8](UnsafeRawBufferPointer(start: p, count: Int(length)))
     }
+
+    /// libnftnl's debug text, as `nft --debug=netlink` prints an element (libnftnl 1.2.4):
+    /// `element 7903000a 00000006 00006027  : 020011ac 00005000 0 [end]` (the key as 32-bit
+    /// words in host order, ` - ` and the key end, `: ` and the data or verdict, the flags).
+    var debugText: String { snprintText { C.setElementSnprintf($0, $1, raw) } }
 }
 
 /// Owns a `struct nftnl_expr *` (`nftnl_expr_alloc` / `nftnl_expr_free`). WeirNetlink writes

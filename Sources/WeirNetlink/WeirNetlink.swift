@@ -2,9 +2,11 @@
 // imports CNftnl (libnftnl 1.2.4 + libmnl 1.0.4).
 //
 // * `NftBatch` — one transaction as netlink bytes. `NftBatch.replacing(_:)` replaces each table
-//   of a program (NEWTABLE create / DELTABLE / NEWTABLE create|excl, chains, rules with
+//   of a program (NEWTABLE create / DELTABLE / NEWTABLE create|excl, chains, sets — NEWSET with
+//   a per-table transaction id, NEWSETELEM of at most 1000 elements — and rules with
 //   NLM_F_CREATE|NLM_F_APPEND); `NftBatch(decoding:)` validates a batch file and recovers the
-//   program; `explain()` lists it in libnftnl's debug notation.
+//   program; `explain()` lists it in libnftnl's debug notation. `NftBatch+Sets.swift` holds
+//   what a set may be and how its elements are written (shared by writer and reader).
 // * `NetlinkSocket` — a NETLINK_NETFILTER socket, optionally in a named network namespace.
 // * `NftTransaction.apply` — GETGEN, the batch guarded by NFNL_BATCH_GENID in one sendmsg,
 //   errors mapped back to (message, table, chain, rule, expression); `checkOnly` sends the
@@ -28,5 +30,11 @@
 // * A stale NFNL_BATCH_GENID fails the whole batch with ERESTART on BATCH_BEGIN's sequence
 //   number; generation 0 disables the check.
 // * Errors carry NLMSGERR_ATTR_OFFS (offset of the offending attribute in the message), which
-//   maps to the rule's expression. After a validation failure every later NEWRULE of the batch
-//   reports the same errno; the first error is the cause.
+//   maps to the rule's expression, or for NEWSETELEM to the element. After a validation failure
+//   every later NEWRULE of the batch reports the same errno; the first error is the cause.
+// * Sets: a lookup finds a set of the same batch by name (and NFTA_LOOKUP_SET_ID); elements of
+//   a constant/anonymous set must come before the rule that binds it; an anonymous set no rule
+//   binds fails the commit (EINVAL, answered on the table's NEWTABLE); a verdict map element
+//   jumping to a base chain is EOPNOTSUPP, overlapping ranges EEXIST, on the NEWSETELEM. The
+//   kernel reports no set ids, hash elements in its own order, rbtree ranges as pairs, and a
+//   vmap's data length as 16.

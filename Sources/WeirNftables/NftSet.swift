@@ -1,3 +1,5 @@
+import WeirDiagnostics
+
 /// An nf_tables set of a table, as the kernel holds it (`GETSET` + `GETSETELEM`): a named or
 /// anonymous collection of keys that `lookup` expressions test a register against, or, with
 /// data, a map (`map`, `vmap`).
@@ -59,9 +61,13 @@ public struct NftSet: Sendable, Equatable {
     /// The field lengths of a concatenated key (`NFTA_SET_DESC_CONCAT`); empty otherwise.
     public var fieldLengths: [UInt32]
     public var elements: [NftSetElement]
+    /// Where the set comes from (the policy rules it was built from); not part of its meaning,
+    /// and equality ignores it.
+    public var provenance: SourceRange?
 
     public init(name: String, flags: Flags = [], keyType: UInt32 = 0, keyLength: UInt32, dataType: UInt32? = nil,
-                dataLength: UInt32? = nil, fieldLengths: [UInt32] = [], elements: [NftSetElement] = []) {
+                dataLength: UInt32? = nil, fieldLengths: [UInt32] = [], elements: [NftSetElement] = [],
+                provenance: SourceRange? = nil) {
         self.name = name
         self.flags = flags
         self.keyType = keyType
@@ -70,6 +76,13 @@ public struct NftSet: Sendable, Equatable {
         self.dataLength = dataLength
         self.fieldLengths = fieldLengths
         self.elements = elements
+        self.provenance = provenance
+    }
+
+    public static func == (lhs: NftSet, rhs: NftSet) -> Bool {
+        lhs.name == rhs.name && lhs.flags == rhs.flags && lhs.keyType == rhs.keyType && lhs.keyLength == rhs.keyLength
+            && lhs.dataType == rhs.dataType && lhs.dataLength == rhs.dataLength && lhs.fieldLengths == rhs.fieldLengths
+            && lhs.elements == rhs.elements
     }
 
     /// Whether the set holds data per element (a map, a vmap or an object map).

@@ -53,7 +53,7 @@ enum NetlinkSamples {
                      XtablesExpression(.target, name: "LOG", revision: 0, info: [4, 0] + Array("dk: ".utf8) + [UInt8](repeating: 0, count: 26))]),
             NftRule([ImmediateExpression.verdict(.continue), ImmediateExpression.verdict(.return), ImmediateExpression.verdict(.drop)]),
             NftRule([], comment: "no expressions"),
-            NftRule([LookupExpression(set: "s"), LookupExpression(set: "m", source: reg9, destination: .r2, invert: true, setID: 7),
+            NftRule([LookupExpression(set: "s", setID: 1), LookupExpression(set: "m", source: reg9, destination: .r2, invert: true, setID: 2),
                      opaque("lookup", lookupAttributes), opaque("masq", masqFlagsAttributes), ImmediateExpression.verdict(.accept)]),
         ])
         let docker = NftChain(name: "DOCKER", rules: [
@@ -71,9 +71,16 @@ enum NetlinkSamples {
             NftRule([ImmediateExpression(.data([0x27, 0x10]), into: .r1), ImmediateExpression(.data([0x27, 0x20]), into: .r2),
                      MasqExpression(protoMin: .r1, protoMax: .r2)]),
         ])
+        // The sets the lookups above name: a plain set and a data map (lookups carry their ids).
+        let sets = [
+            NftSet(name: "s", keyType: 7, keyLength: 4, elements: [NftSetElement(key: [10, 0, 0, 1]), NftSetElement(key: [10, 0, 0, 2])]),
+            NftSet(name: "m", flags: .map, keyType: 13, keyLength: 2, dataType: 7, dataLength: 4,
+                   elements: [NftSetElement(key: [0, 80], data: [172, 17, 0, 2])]),
+        ]
         let ip = NftTable(family: .ipv4, name: "weir", chains: [forward, docker, prerouting, postrouting,
                                                                 NftChain(name: "INPUT", base: NftBaseChain(type: .filter, hook: .input, priority: -150, policy: .accept)),
-                                                                NftChain(name: "OUTPUT", base: NftBaseChain(type: .route, hook: .output, priority: -2147483648, policy: .accept))])
+                                                                NftChain(name: "OUTPUT", base: NftBaseChain(type: .route, hook: .output, priority: -2147483648, policy: .accept))],
+                          sets: sets)
         let ip6 = NftTable(family: .ipv6, name: "weir6", chains: [
             NftChain(name: "in", base: NftBaseChain(type: .filter, hook: .input, priority: 2147483647, policy: .drop), rules: [
                 NftRule([PayloadExpression(.network, offset: 8, length: 16), CmpExpression(.eq, [0xfd] + [UInt8](repeating: 0, count: 14) + [1]),
@@ -155,7 +162,7 @@ enum Damage {
         DamagedBatch(name: "length far past the end", kind: .truncated, offset: { $0.messages[3].offset }, message: "",
                      damage: { Damage.edit($0) { b, m in Damage.setU32(&b, m[3].offset, 0xffff_0000) } }),
         DamagedBatch(name: "unknown nf_tables message", kind: .unknownType, offset: { $0.messages[4].offset },
-                     message: "message type 0xa01 is not BATCH_BEGIN, BATCH_END, NEWTABLE, DELTABLE, NEWCHAIN or NEWRULE",
+                     message: "message type 0xa01 is not BATCH_BEGIN, BATCH_END, NEWTABLE, DELTABLE, NEWCHAIN, NEWSET, NEWSETELEM or NEWRULE",
                      damage: { Damage.edit($0) { b, m in Damage.setU16(&b, m[4].offset + 4, 0x0a01) } }),
         DamagedBatch(name: "another subsystem", kind: .wrongSubsystem, offset: { $0.messages[4].offset },
                      message: "message type 0xb03 belongs to nfnetlink subsystem 11, not nf_tables (10)",
@@ -268,11 +275,14 @@ enum Damage {
         #expect(batch.messages.last?.kind == .batchEnd)
         #expect(batch.messages.map(\.seq) == Array(1...UInt32(batch.messages.count)))
         #expect(batch.messages.map(\.kind.rawValue).prefix(6) == ["BATCH_BEGIN", "NEWTABLE", "DELTABLE", "NEWTABLE", "NEWCHAIN", "NEWCHAIN"])
-        let rule = try #require(batch.message(seq: 13))
+        // 1 BATCH_BEGIN, 2–4 the table, 5–10 its chains, 11–14 its two sets and their elements.
+        #expect(batch.messages[10...13].map(\.description) == ["NEWSET ip weir s", "NEWSETELEM ip weir s elements 0…1",
+                                                              "NEWSET ip weir m", "NEWSETELEM ip weir m elements 0"])
+        let rule = try #require(batch.message(seq: 17))
         #expect(rule.description == "NEWRULE ip weir FORWARD rule #2")
         #expect(rule.flags == 0x0c01)
         #expect(batch.rule(for: rule) == NetlinkSamples.kitchenSink.tables[0].chains[0].rules[2])
-        let chain = try #require(batch.message(seq: 29))
+        let chain = try #require(batch.message(seq: 33))
         #expect(chain.description == "NEWCHAIN ip6 weir6 in")
         #expect(batch.message(seq: 0) == nil)
         #expect(batch.message(seq: 1000) == nil)

@@ -4,7 +4,8 @@ import WeirNetlink
 import WeirNftables
 
 /// The `lookup` codec (encode → decode round trips through a batch, libnftnl's view of the bytes,
-/// nft's flag-less form) and the batch writer's refusal of sets. No root needed.
+/// nft's flag-less form, set ids) and the batch writer's refusal of lookups it cannot resolve.
+/// No root needed. (Writing the sets themselves: `NftBatchSetTests`.)
 @Suite struct NftSetCodecTests {
     static let reg9 = NftRegister(kernel: 9)
 
@@ -14,19 +15,30 @@ import WeirNftables
         ], sets: sets)])
     }
 
+    /// The sets the lookups of `lookupsRoundTripThroughABatch` name, in this order (ids 1–4).
+    static let sets = [
+        NftSet(name: "__set0", flags: [.anonymous, .constant], keyType: 13, keyLength: 2, elements: [NftSetElement(key: [0, 80])]),
+        NftSet(name: "allowed", keyType: 13, keyLength: 2),
+        NftSet(name: "__map0", flags: [.anonymous, .constant, .map], keyType: 13, keyLength: 2, dataType: 0xffff_ff00,
+               elements: [NftSetElement(key: [0, 22], verdict: .accept)]),
+        NftSet(name: "m", flags: .map, keyType: 13, keyLength: 2, dataType: 7, dataLength: 4),
+    ]
+
     @Test func lookupsRoundTripThroughABatch() throws {
         let program = Self.program([
-            PayloadExpression(.transport, offset: 2, length: 2), LookupExpression(set: "__set0"),
-            LookupExpression(set: "allowed", invert: true), LookupExpression(set: "__map0", destination: .verdict),
-            LookupExpression(set: "m", source: Self.reg9, destination: .r2, setID: 42), ImmediateExpression.verdict(.accept),
-        ])
+            PayloadExpression(.transport, offset: 2, length: 2), LookupExpression(set: "__set0", setID: 1),
+            LookupExpression(set: "allowed", invert: true, setID: 2), LookupExpression(set: "__map0", destination: .verdict, setID: 3),
+            LookupExpression(set: "m", source: Self.reg9, destination: .r2, setID: 4), ImmediateExpression.verdict(.accept),
+        ], sets: Self.sets)
         let batch = try NftBatch.replacing(program)
+        #expect(batch.program == program)
         let decoded = try NftBatch(decoding: batch.bytes)
         #expect(decoded.program == program)
+        #expect(decoded.messages == batch.messages)
         #expect(try NftBatch.replacing(decoded.program).bytes == batch.bytes)
         // libnftnl reads the bytes back to the text the expressions print.
         let rule = try #require(batch.explain().split(separator: "\n").first { $0.contains("NEWRULE") })
-        #expect(rule == "seq 6 NEWRULE ip t c #0 [ payload load 2b @ transport header + 2 => reg 1 ] [ lookup reg 1 set __set0 0x0 ] "
+        #expect(rule == "seq 12 NEWRULE ip t c #0 [ payload load 2b @ transport header + 2 => reg 1 ] [ lookup reg 1 set __set0 0x0 ] "
             + "[ lookup reg 1 set allowed 0x1 ] [ lookup reg 1 set __map0 dreg 0 0x0 ] [ lookup reg 9 set m dreg 2 0x0 ] [ immediate reg 0 accept ]")
         let expected = program.tables[0].chains[0].rules[0].expressions.map(\.description).joined(separator: " ")
         #expect(rule.hasSuffix(expected))
@@ -68,13 +80,33 @@ import WeirNftables
         refused(LookupExpression(set: String(repeating: "s", count: 256)), "the set name '\(String(repeating: "s", count: 256))' is 256 bytes long; at most 255 fit")
     }
 
-    @Test func tablesWithSetsAreRefused() {
-        let set = NftSet(name: "__set0", flags: [.anonymous, .constant], keyType: 13, keyLength: 2, elements: [NftSetElement(key: [0, 80])])
-        let program = Self.program([PayloadExpression(.transport, offset: 2, length: 2), LookupExpression(set: "__set0"),
-                                    ImmediateExpression.verdict(.accept)], sets: [set])
-        #expect(throws: NftBatchError(.unencodable, offset: nil,
-                                      "table ip t has 1 set(s) (__set0); batches write tables, chains and rules, not sets")) {
-            try NftBatch.replacing(program)
+    /// A lookup without a set id gets its set's transaction id (position + 1), in the bytes and
+    /// in the batch's program, which is what decoding gives back.
+    @Test func aMissingSetIDIsFilledIn() throws {
+        let program = Self.program([PayloadExpression(.transport, offset: 2, length: 2), LookupExpression(set: "__map0", destination: .verdict),
+                                    LookupExpression(set: "__set0"), ImmediateExpression.verdict(.accept)], sets: Self.sets)
+        let batch = try NftBatch.replacing(program)
+        let lookups = batch.program.tables[0].chains[0].rules[0].expressions.compactMap { $0 as? LookupExpression }
+        #expect(lookups.map(\.setID) == [3, 1])
+        #expect(batch.program != program)
+        var filled = program
+        filled.tables[0].chains[0].rules[0].expressions[1] = LookupExpression(set: "__map0", destination: .verdict, setID: 3)
+        filled.tables[0].chains[0].rules[0].expressions[2] = LookupExpression(set: "__set0", setID: 1)
+        #expect(batch.program == filled)
+        #expect(try NftBatch(decoding: batch.bytes).program == filled)
+        #expect(try NftBatch.replacing(filled).bytes == batch.bytes)
+    }
+
+    @Test func lookupsOfSetsTheTableLacksOrWithAnotherIDAreRefused() {
+        func refused(_ lookup: LookupExpression, sets: [NftSet] = NftSetCodecTests.sets, _ message: String) {
+            #expect(throws: NftBatchError(.unencodable, offset: nil, "rule #0 of chain ip t c: expression #1 (lookup): \(message)")) {
+                try NftBatch.replacing(Self.program([PayloadExpression(.transport, offset: 2, length: 2), lookup,
+                                                     ImmediateExpression.verdict(.accept)], sets: sets))
+            }
         }
+        refused(LookupExpression(set: "nope"), "set 'nope' is not a set of table ip t")
+        refused(LookupExpression(set: "__set0"), sets: [], "set '__set0' is not a set of table ip t")
+        refused(LookupExpression(set: "__set0", setID: 2), "set id 2, but set '__set0' is the table's set #0, whose transaction id is 1")
+        refused(LookupExpression(set: "m", setID: 1), "set id 1, but set 'm' is the table's set #3, whose transaction id is 4")
     }
 }
