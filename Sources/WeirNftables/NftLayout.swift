@@ -29,6 +29,20 @@ import WeirModel
 /// always precedes the port loads that depend on it. Comments live in the rule's user data
 /// (`NftRule.comment`), never as an expression. Weir adds no counters.
 ///
+/// **Set groups** are the exception: a run of at least four consecutive rules that differ only
+/// in exact addresses and protocol/destination-port pairs, with pairwise distinct values
+/// (`NftSetGroup` — Docker's per-port DNAT, ACCEPT and hairpin MASQUERADE rules), is one nft
+/// rule: the shared matches, the key fields loaded into consecutive registers from `reg 1` on
+/// (each padded to 4 bytes), a `lookup` into an anonymous constant set of the table
+/// (`__set0`, `__set1`, …; flags anonymous|constant), and the shared statement — or, when the
+/// rules DNAT to their own destinations, a `lookup` into an anonymous DNAT map (`__map0`, …;
+/// data `address . port`) that loads the destination into `reg 1` (and the port into the
+/// register after the address) for `nat dnat`. This is the bytecode nft writes for
+/// `ip daddr . meta l4proto . th dport { … } accept` and
+/// `dnat ip to meta l4proto . th dport map { … }`. It means the same as the rules because a
+/// packet matches at most one of them; the kernel loads one set element for a fraction of
+/// the cost of one rule, and looks the key up in a hash instead of walking the rules.
+///
 /// Native expressions only (no xt compat blobs):
 ///
 /// | model | nf_tables |
@@ -63,7 +77,8 @@ import WeirModel
 ///   after the other matches.
 /// * **Normal form** (`NftLowering.normalForm`): what survives a round trip where nf_tables cannot
 ///   tell spellings apart — `lift(lower(m)) == normalForm(m)`, and `normalForm(m) == m` for every
-///   model Weir's policies compile to.
+///   model Weir's policies compile to, up to the order of the rules inside set groups (which the
+///   kernel's sets do not keep).
 ///
 /// Checked against the kernel (Tests/WeirKernelTests/NftTextKernelTests.swift): loading
 /// `NftTextPrinter`'s text with `nft -f` leaves exactly the program `NftLowering` builds in the

@@ -24,15 +24,15 @@ import WeirModel
 ///
 /// # Set lookups
 ///
-/// A positive `lookup` into a set of plain values (named or anonymous, not a map) is lifted by
-/// **expanding** the rule: one model rule per element, each with the element's match in place
-/// of the lookup and everything else of the rule unchanged, in ascending key order, at the
-/// rule's position. The elements of a set are disjoint (the kernel keeps distinct keys and
-/// non-overlapping intervals, and the lifter checks it), so a packet matches at most one
-/// element, hence at most one of the expanded rules fires: the expansion is exact, also for
-/// targets that do not end the chain (LOG, a jump that returns), which would otherwise run
-/// more than once. Several lookups in one rule expand to the product of their elements (at most
-/// `maxExpansion` rules), first lookup outermost.
+/// A positive `lookup` into a set (named or anonymous) is lifted by **expanding** the rule: one
+/// model rule per element, each with the element's match in place of the lookup and
+/// everything else of the rule unchanged, in ascending key order, at the rule's position. The
+/// elements of a set are disjoint (the kernel keeps distinct keys and non-overlapping
+/// intervals, and the lifter checks it), so a packet matches at most one element, hence at
+/// most one of the expanded rules fires: the expansion is exact, also for targets that do not
+/// end the chain (LOG, a jump that returns), which would otherwise run more than once. Several
+/// lookups in one rule expand to the product of their elements (at most `maxExpansion`
+/// rules), first lookup outermost.
 ///
 /// What a key becomes depends on what the register holds:
 ///
@@ -40,15 +40,28 @@ import WeirModel
 ///   `P` + NULs to `P` + 0xff… (nft's `"br-*"`) is the wildcard `P+`;
 /// * a full `ip`/`ip6 saddr/daddr` load: an address, or an interval split into the fewest
 ///   prefixes that cover it exactly (a CIDR interval is one prefix);
-/// * a transport port load (after a tcp/udp/sctp match): a port or a port range;
+/// * a transport port load (after a tcp/udp/sctp match, or after the protocol field of the
+///   same key): a port or a port range;
 /// * `meta l4proto` (or `ip protocol`): a protocol, an interval each protocol in it;
 /// * anything a `cmp eq` of the key would lift to (the key is compared as `cmp eq` would).
 ///
-/// An inverted lookup (`!= @set`), a map or vmap (a destination register, or a set with data),
-/// concatenated keys (`ip saddr . tcp dport`), a set the table does not have, a set whose
-/// elements overlap or are malformed, and a set updated from the packet path (`timeout`,
-/// `dynamic`) are errors. A lookup into an empty set matches nothing: the rule lifts to no
-/// model rule, with a warning.
+/// A **concatenated** key (`ip daddr . meta l4proto . th dport`, longer than what the source
+/// register holds) is read field by field from consecutive registers, each field padded to 4
+/// bytes; each field of an element becomes its own match (a ranged element — pipapo — the
+/// product of its fields' ranges). An element whose padding is not zero matches no packet
+/// (the kernel zero-pads every load) and lifts to nothing.
+///
+/// A **map** lookup (a destination register) also loads each element's value: a vmap's
+/// verdict becomes the expanded rule's target; a data map's data is a constant in the
+/// destination registers, so `dnat ip to ip daddr . th dport map { … }` lifts to one DNAT rule
+/// per element (a constant spanning several registers is read at any of them, as the kernel
+/// does). A lookup without a destination into a map tests membership only.
+///
+/// An inverted lookup (`!= @set`), a catch-all map element (it applies only when no other
+/// element does), a set the table does not have, a set whose elements overlap or are
+/// malformed, a data map loaded into the verdict register (or the reverse), and a set updated
+/// from the packet path (`timeout`, `dynamic`) are errors. A lookup into an empty set matches
+/// nothing: the rule lifts to no model rule, with a warning.
 ///
 /// Table names map back with `NftLayout.modelTableName`; base chains keep hook, priority and
 /// policy (the chain type is implied by the table). A rule that cannot be lifted is left out
@@ -126,7 +139,7 @@ public enum NftLifting {
     }
 
     /// The most model rules one nft rule may expand into (the product of its sets' elements).
-    public static let maxExpansion = 10_000
+    public static let maxExpansion = 1 << 20
 }
 
 /// The register machine that lifts one rule.
@@ -220,14 +233,21 @@ struct RuleLifter {
                 do throws(Failure) {
                     if let lookup = expression as? LookupExpression {
                         var next: [RuleLifter] = []
+                        // Every state reads the same registers, so the first tells the product.
+                        if let first = states.first, states.count * max(1, try first.elements(of: lookup).count) > NftLifting.maxExpansion {
+                            throw Failure("the rule's set lookups expand to more than \(NftLifting.maxExpansion) rules")
+                        }
                         for state in states {
-                            let members = try state.members(of: lookup)
+                            let members = try state.elements(of: lookup)
                             if state.vacuous || members.isEmpty {
                                 if members.isEmpty && !emptySets.contains(lookup.set) { emptySets.append(lookup.set) }
                                 var copy = state
                                 copy.vacuous = true
                                 next.append(copy)
                                 continue
+                            }
+                            guard next.count + members.count <= NftLifting.maxExpansion else {
+                                throw Failure("the rule's set lookups expand to more than \(NftLifting.maxExpansion) rules")
                             }
                             for member in members {
                                 var copy = state
@@ -237,9 +257,6 @@ struct RuleLifter {
                                     throw Failure("element \(member): \(error.message)")
                                 }
                                 next.append(copy)
-                                guard next.count <= NftLifting.maxExpansion else {
-                                    throw Failure("the rule's set lookups expand to more than \(NftLifting.maxExpansion) rules")
-                                }
                             }
                         }
                         states = next
@@ -358,14 +375,7 @@ struct RuleLifter {
             case .data(let bytes):
                 try write(immediate.destination, .data(bytes), width: bytes.count)
             case .verdict(let verdict):
-                switch verdict {
-                case .accept: try setTarget(.accept)
-                case .drop: try setTarget(.drop)
-                case .return: try setTarget(.return)
-                case .jump(let chain): try setTarget(.jump(chain))
-                case .goto(let chain): try setTarget(.goto(chain))
-                case .continue: throw Failure("verdict continue, which the model has no target for")
-                }
+                try setVerdict(verdict)
             }
         case let cmp as CmpExpression:
             try compare(cmp)
@@ -408,6 +418,17 @@ struct RuleLifter {
         case let xt as XtablesExpression: return xt.role == .target
         case is NatExpression, is MasqExpression, is RejectExpression, is LogExpression: return true
         default: return false
+        }
+    }
+
+    mutating func setVerdict(_ verdict: ImmediateExpression.Verdict) throws(Failure) {
+        switch verdict {
+        case .accept: try setTarget(.accept)
+        case .drop: try setTarget(.drop)
+        case .return: try setTarget(.return)
+        case .jump(let chain): try setTarget(.jump(chain))
+        case .goto(let chain): try setTarget(.goto(chain))
+        case .continue: throw Failure("verdict continue, which the model has no target for")
         }
     }
 
@@ -611,13 +632,33 @@ struct RuleLifter {
         }
     }
 
-    /// The members a positive lookup into a plain set expands to, in key order; checks the
-    /// lookup, the set and its elements against what the register holds.
-    func members(of lookup: LookupExpression) throws(Failure) -> [Member] {
-        if target != nil { throw Failure("comes after the rule's action; the model has one action, last") }
-        if let destination = lookup.destination {
-            throw Failure("a map lookup (data into register \(destination)\(destination == .verdict ? ", a verdict map" : "")) in '\(lookup.set)', which the model has no match for")
+    /// What one element of a looked-up set does to the rule: a compare per key field, and what a
+    /// map loads (data into the destination register, or the rule's verdict).
+    struct Element: CustomStringConvertible {
+        var fields: [(register: NftRegister, member: Member)]
+        var data: [UInt8]?
+        var verdict: ImmediateExpression.Verdict?
+
+        var description: String {
+            var text = fields.map { "\($0.member)" }.joined(separator: " . ")
+            if let data { text += " : \(data.nftWords)" }
+            if let verdict { text += " : \(ImmediateExpression.verdict(verdict))" }
+            return text
         }
+    }
+
+    /// One field of a (possibly concatenated) key: the register it is loaded into, what that
+    /// holds, and where it sits in the key.
+    struct KeyField {
+        var register: NftRegister
+        var slot: Slot
+        var offset: Int
+    }
+
+    /// The elements a positive lookup expands to, in key order; checks the lookup, the set and
+    /// its elements against what the registers hold.
+    func elements(of lookup: LookupExpression) throws(Failure) -> [Element] {
+        if target != nil { throw Failure("comes after the rule's action; the model has one action, last") }
         if lookup.invert {
             throw Failure("an inverted lookup (!= @\(lookup.set)) matches packets outside every element; the model cannot say that in one rule, and expanding applies only to positive lookups")
         }
@@ -629,26 +670,29 @@ struct RuleLifter {
         case .success(let normalized): set = normalized
         case .failure(let malformed): throw Failure("set '\(lookup.set)' is malformed: \(malformed.message)")
         }
-        if set.isMap {
-            throw Failure("set '\(set.name)' is a map (elements with data), which the model has no match for")
+        if let destination = lookup.destination {
+            guard set.isMap, !set.flags.contains(.object) else {
+                throw Failure("a lookup into '\(set.name)' loads data into register \(destination), but the set is not a map")
+            }
+            let isVerdictMap = set.dataType == NftSetGroup.TypeID.verdict
+            if isVerdictMap != (destination == .verdict) {
+                throw Failure(isVerdictMap ? "verdict map '\(set.name)' loads into data register \(destination)"
+                                           : "map '\(set.name)' of data loads into the verdict register")
+            }
         }
         let changing = set.flags.intersection([.timeout, .eval])
         if !changing.isEmpty {
             throw Failure("set '\(set.name)' has flags 0x\(String(set.flags.rawValue, radix: 16)): its elements \(set.flags.contains(.eval) ? "are added from the packet path" : "expire"), so they are not a fixed part of the ruleset")
         }
-        let slot = try read(lookup.source)
+        let fields = try keyFields(of: set, from: lookup.source)
         let keyLength = Int(set.keyLength)
-        if set.fieldLengths.count > 1 || set.flags.contains(.concatenated) || keyLength > (slot.width + 3) / 4 * 4 {
-            throw Failure("set '\(set.name)' has concatenated keys (\(keyLength) bytes from register \(lookup.source) on, which holds the \(slot.width)-byte \(slot.value)); the model has no match for a tuple")
-        }
-        guard keyLength == slot.width else {
-            throw Failure("set '\(set.name)' has \(keyLength)-byte keys, but register \(lookup.source) holds the \(slot.width)-byte \(slot.value)")
-        }
-        var members: [Member] = []
+        let concatenated = fields.count > 1
+        var out: [Element] = []
         var previous: NftSetElement?
+        var ranged: [NftSetElement] = []
         for element in set.elements {
             if element.flags.contains(.catchall) {
-                throw Failure("set '\(set.name)' has a catch-all element, which only maps use")
+                throw Failure("set '\(set.name)' has a catch-all element, which matches only when no other element does; the model has no rule for that")
             }
             guard element.key.count == keyLength, element.last.count == keyLength else {
                 throw Failure("set '\(set.name)' has an element of \(element.key.count) bytes; its keys have \(keyLength)")
@@ -656,13 +700,104 @@ struct RuleLifter {
             guard !NftSetElement.precedes(element.last, element.key) else {
                 throw Failure("set '\(set.name)' has the reversed range \(element.key.nftWords) … \(element.last.nftWords)")
             }
-            if let previous, !NftSetElement.precedes(previous.last, element.key) {
+            if !concatenated, let previous, !NftSetElement.precedes(previous.last, element.key) {
                 throw Failure("elements \(previous.key.nftWords) and \(element.key.nftWords) of set '\(set.name)' overlap; expanding is exact only for disjoint elements")
             }
+            if concatenated, element.keyEnd != nil { ranged.append(element) }
             previous = element
-            members += try memberList(element, value: slot.value)
+            var data: [UInt8]?
+            var verdict: ImmediateExpression.Verdict?
+            if let destination = lookup.destination {
+                if destination == .verdict {
+                    guard let v = element.verdict else { throw Failure("element \(element.key.nftWords) of verdict map '\(set.name)' has no verdict the model knows") }
+                    verdict = v
+                } else {
+                    guard let d = element.data else { throw Failure("element \(element.key.nftWords) of map '\(set.name)' has no data") }
+                    if let length = set.dataLength, d.count != Int(length) {
+                        throw Failure("element \(element.key.nftWords) of map '\(set.name)' has \(d.count) bytes of data; the map's data has \(length)")
+                    }
+                    data = d
+                }
+            }
+            // Each field's part of the key; a field's padding is zero in every packet's key, so
+            // an element with other padding matches nothing.
+            var perField: [[Member]] = []
+            var matchesNothing = false
+            for field in fields {
+                let width = field.slot.width, padded = concatenated ? (width + 3) / 4 * 4 : width
+                let range = field.offset..<(field.offset + width)
+                let padding = (field.offset + width)..<(field.offset + padded)
+                if element.key[padding].contains(where: { $0 != 0 }) || element.last[padding].contains(where: { $0 != 0 }) {
+                    matchesNothing = true
+                    break
+                }
+                let part = NftSetElement(key: Array(element.key[range]), keyEnd: element.keyEnd.map { Array($0[range]) })
+                perField.append(try memberList(part, value: field.slot.value))
+            }
+            if matchesNothing { continue }
+            // One expansion per combination of the fields' members (one each, unless ranged).
+            var combinations: [[Member]] = [[]]
+            for members in perField {
+                combinations = combinations.flatMap { prefix in members.map { prefix + [$0] } }
+            }
+            for combination in combinations {
+                out.append(Element(fields: zip(fields, combination).map { ($0.register, $1) }, data: data, verdict: verdict))
+            }
         }
-        return members
+        try Self.checkDisjoint(ranged, set: set, fields: fields)
+        return out
+    }
+
+    /// The key fields a lookup reads from `source` on: one field when the set's key is exactly
+    /// what the register holds, else a concatenation of the loads in consecutive registers,
+    /// each padded to 4 bytes.
+    func keyFields(of set: NftSet, from source: NftRegister) throws(Failure) -> [KeyField] {
+        let keyLength = Int(set.keyLength)
+        let first = try read(source)
+        if keyLength == first.width { return [KeyField(register: source, slot: first, offset: 0)] }
+        guard keyLength > first.width else {
+            throw Failure("set '\(set.name)' has \(keyLength)-byte keys, but register \(source) holds the \(first.width)-byte \(first.value)")
+        }
+        var fields: [KeyField] = []
+        var index = source.index32
+        var offset = 0
+        while offset < keyLength {
+            guard let slot = registers[index] else {
+                throw Failure("set '\(set.name)' has \(keyLength)-byte keys, but register \(NftRegister(kernel: index)) (byte \(offset) of the key) holds nothing")
+            }
+            fields.append(KeyField(register: NftRegister(kernel: index), slot: slot, offset: offset))
+            let padded = (slot.width + 3) / 4 * 4
+            offset += padded
+            index += UInt32(padded / 4)
+        }
+        guard offset == keyLength else {
+            throw Failure("set '\(set.name)' has \(keyLength)-byte keys, which do not end where a field loaded from register \(source) on ends")
+        }
+        if !set.fieldLengths.isEmpty {
+            let padded = set.fieldLengths.map { (Int($0) + 3) / 4 * 4 }
+            guard padded == fields.map({ ($0.slot.width + 3) / 4 * 4 }) else {
+                throw Failure("set '\(set.name)' declares fields of \(set.fieldLengths.map(String.init).joined(separator: ", ")) bytes, but the registers hold \(fields.map { String($0.slot.width) }.joined(separator: ", "))")
+            }
+        }
+        return fields
+    }
+
+    /// Ranged elements of a concatenated set must not overlap (every field's ranges meet).
+    static func checkDisjoint(_ ranged: [NftSetElement], set: NftSet, fields: [KeyField]) throws(Failure) {
+        guard ranged.count > 1 else { return }
+        for i in ranged.indices {
+            for j in ranged.indices where j > i {
+                let (a, b) = (ranged[i], ranged[j])
+                let overlap = fields.allSatisfy { field in
+                    let r = field.offset..<(field.offset + field.slot.width)
+                    let (aLow, aHigh, bLow, bHigh) = (Array(a.key[r]), Array(a.last[r]), Array(b.key[r]), Array(b.last[r]))
+                    return !NftSetElement.precedes(aHigh, bLow) && !NftSetElement.precedes(bHigh, aLow)
+                }
+                if overlap {
+                    throw Failure("elements \(a.key.nftWords) and \(b.key.nftWords) of set '\(set.name)' overlap; expanding is exact only for disjoint elements")
+                }
+            }
+        }
     }
 
     /// What one (normalised) element stands for when the register holds `value`.
@@ -691,15 +826,26 @@ struct RuleLifter {
         }
     }
 
-    /// Replaces the lookup by one member's compare.
-    mutating func apply(_ member: Member, _ lookup: LookupExpression) throws(Failure) {
+    /// Replaces the lookup by one element: its fields' compares, then what a map loads.
+    mutating func apply(_ element: Element, _ lookup: LookupExpression) throws(Failure) {
+        for (register, member) in element.fields {
+            try apply(member, register: register)
+        }
+        if let data = element.data, let destination = lookup.destination {
+            try write(destination, .data(data), width: data.count)
+        }
+        if let verdict = element.verdict { try setVerdict(verdict) }
+    }
+
+    /// Replaces a key field by one member's compare.
+    mutating func apply(_ member: Member, register: NftRegister) throws(Failure) {
         switch member {
         case .equal(let bytes):
-            try compare(CmpExpression(.eq, bytes, source: lookup.source))
+            try compare(CmpExpression(.eq, bytes, source: register))
         case let .range(from, to):
-            try rangeCompare(RangeExpression(.eq, from: from, to: to, source: lookup.source))
+            try rangeCompare(RangeExpression(.eq, from: from, to: to, source: register))
         case let .prefix(data, mask):
-            let slot = try read(lookup.source)
+            let slot = try read(register)
             guard case let .payload(.network, offset, length) = slot.value else {
                 throw Failure("a prefix of \(slot.value), which is not an address")
             }
@@ -732,20 +878,30 @@ struct RuleLifter {
 
     // MARK: Actions
 
-    func data(_ register: NftRegister?, what: String) throws(Failure) -> [UInt8]? {
+    /// The `width` constant bytes the kernel reads from `register`: the start of an immediate
+    /// written there, or the part of a longer constant (a map's data) that covers it.
+    func data(_ register: NftRegister?, what: String, width: Int) throws(Failure) -> [UInt8]? {
         guard let register else { return nil }
-        guard case let .data(bytes) = try read(register).value else {
-            throw Failure("the \(what) register \(register) holds a packet value, not a constant")
+        let index = register.index32
+        for (start, slot) in registers where start <= index && index < start + UInt32(max(1, (slot.width + 3) / 4)) {
+            guard case .data(let bytes) = slot.value else {
+                throw Failure("the \(what) register \(register) holds a packet value, not a constant")
+            }
+            let offset = Int(index - start) * 4
+            guard offset + width <= bytes.count else {
+                throw Failure("the \(what) register \(register) holds \(bytes.count - offset) byte(s); \(what == "port" ? "a port" : "an \(family.rawValue) address") needs \(width)")
+            }
+            return Array(bytes[offset..<(offset + width)])
         }
-        return bytes
+        throw Failure("reads register \(register), which holds nothing")
     }
 
     func ports(min: NftRegister?, max: NftRegister?) throws(Failure) -> PortRange? {
-        guard let lowBytes = try data(min, what: "port") else {
+        guard let lowBytes = try data(min, what: "port", width: 2) else {
             if max != nil { throw Failure("a port maximum without a minimum") }
             return nil
         }
-        let highBytes = try data(max, what: "port") ?? lowBytes
+        let highBytes = try data(max, what: "port", width: 2) ?? lowBytes
         guard let low = NftEncoding.port(lowBytes), let high = NftEncoding.port(highBytes) else {
             throw Failure("ports of \(lowBytes.count) and \(highBytes.count) bytes")
         }
@@ -761,10 +917,10 @@ struct RuleLifter {
         guard unknown.isEmpty else {
             throw Failure("NAT flags 0x\(String(unknown.rawValue, radix: 16)) (random, persistent, …) the model cannot express")
         }
-        guard let low = try data(nat.addressMin, what: "address") else {
+        guard let low = try data(nat.addressMin, what: "address", width: family.bitWidth / 8) else {
             throw Failure("NAT without an address, which the model cannot express")
         }
-        let high = try data(nat.addressMax, what: "address") ?? low
+        let high = try data(nat.addressMax, what: "address", width: family.bitWidth / 8) ?? low
         guard low == high else { throw Failure("NAT to an address range; the model has one address") }
         guard low.count == family.bitWidth / 8, let address = NftEncoding.address(family: family, bytes: low) else {
             throw Failure("a NAT address of \(low.count) bytes in an \(family.rawValue) table")

@@ -10,7 +10,8 @@ import WeirModel
 ///
 /// The round-trip law: for every ruleset `m` that lowers without errors,
 /// `NftLifting.lift(lower(m).program).ruleset == normalForm(m)`, and `normalForm(m) == m` for
-/// every model in the normal form the iptables importer also produces (see `normalForm`).
+/// every model in the normal form the iptables importer also produces (see `normalForm`) whose
+/// set groups are in key order.
 public enum NftLowering {
     public static func lower(_ ruleset: Ruleset) -> (program: NftRuleset, diagnostics: [Diagnostic]) {
         var bag = DiagnosticBag()
@@ -53,8 +54,12 @@ public enum NftLowering {
             }
             var nftChain = NftChain(name: chain.name, base: base)
             let lowerer = NftRuleLowerer(table: table, chain: chain, hooks: reaching[chain.name] ?? [])
-            for rule in chain.rules {
-                if let lowered = lowerer.lower(rule, into: &bag) { nftChain.rules.append(lowered) }
+            let before = bag.diagnostics.count
+            let lowered = chain.rules.map { lowerer.lower($0, into: &bag) }
+            if !bag.diagnostics[before...].contains(where: { $0.severity == .error }) {
+                nftChain.rules = lowerer.grouping(chain.rules, lowered: lowered, sets: &result.sets)
+            } else {
+                nftChain.rules = lowered.compactMap { $0 }
             }
             result.chains.append(nftChain)
         }
@@ -93,7 +98,7 @@ public enum NftLowering {
 
     /// The form of a model that the nftables backend preserves exactly: lowering a ruleset and
     /// lifting it back gives `normalForm` of it. It differs from the input only where nf_tables
-    /// cannot tell two spellings apart, and is the identity on models in the iptables importer's
+    /// cannot tell two spellings apart (or orders), and is the identity on models in the iptables importer's
     /// canonical form with comments last:
     ///
     /// * prefixes have their host bits cleared; a non-negated `/0` address match and a
@@ -102,14 +107,23 @@ public enum NftLowering {
     /// * REJECT types are spelled canonically, and the default (port unreachable) is `nil`;
     /// * LOG level 4 (the kernel's default, which it always reports back) is `nil`, and an empty
     ///   log prefix is `nil`;
-    /// * CHECKSUM rules are removed.
+    /// * CHECKSUM rules are removed;
+    /// * the rules of every set group (`NftSetGroup`) are in the group's key order, the order
+    ///   the kernel lists its set's elements in (reordering them changes nothing: a packet
+    ///   matches at most one of them).
     public static func normalForm(_ ruleset: Ruleset) -> Ruleset {
         var result = Ruleset()
         for var table in ruleset.tables {
             let family = table.family
             for chain in table.chains {
                 table.modifyChain(chain.name) { chain in
-                    chain.rules = chain.rules.compactMap { normalForm($0, family: family) }
+                    let rules = chain.rules.compactMap { normalForm($0, family: family) }
+                    chain.rules = NftSetGroup.segments(rules, family: family).flatMap { segment -> [Rule] in
+                        switch segment {
+                        case .rule(let rule): [rule]
+                        case .group(let group): group.members.map(\.rule)
+                        }
+                    }
                 }
             }
             result.add(table)
@@ -352,5 +366,116 @@ struct NftRuleLowerer {
         }
         let failed = bag.diagnostics[errorsBefore...].contains { $0.severity == .error }
         return failed ? nil : NftRule(expressions, comment: comment, provenance: rule.provenance)
+    }
+}
+
+extension NftRuleLowerer {
+    /// The chain's nft rules with every set group (`NftSetGroup`) written as one rule that looks
+    /// its key up in a new anonymous set of the table (appended to `sets`). `lowered[i]` is rule
+    /// `i` lowered alone (nil for a CHECKSUM rule); the chain must have lowered without errors.
+    func grouping(_ rules: [Rule], lowered: [NftRule?], sets: inout [NftSet]) -> [NftRule] {
+        var normalized: [Rule] = []
+        var origin: [Int] = []
+        for (index, rule) in rules.enumerated() {
+            guard let rule = NftLowering.normalForm(rule, family: family), lowered[index] != nil else { continue }
+            normalized.append(rule)
+            origin.append(index)
+        }
+        var out: [NftRule] = []
+        for part in NftSetGroup.plan(normalized, family: family) {
+            switch part {
+            case .single(let index):
+                out.append(lowered[origin[index]]!)
+            case let .group(group, indices):
+                if let grouped = rule(for: group, sets: &sets) {
+                    out.append(grouped)
+                } else {
+                    out += indices.map { lowered[origin[$0]]! }
+                }
+            }
+        }
+        return out
+    }
+
+    /// The rule that stands for `group`: the shared matches, the key loads into consecutive
+    /// registers from `reg 1` on, a lookup into the group's new set, and the action — the
+    /// members' shared statement (taken from the first member's lowering), or for a DNAT map
+    /// `nat dnat` from the data the lookup loads into `reg 1` on.
+    /// Nil if a part does not lower (it does whenever every member lowered alone).
+    func rule(for group: NftSetGroup, sets: inout [NftSet]) -> NftRule? {
+        var scratch = DiagnosticBag()
+        let first = group.members[0].rule
+        guard let firstLowered = lower(first, into: &scratch),
+              let matchesOnly = lower(Rule(first.matches, .accept), into: &scratch),
+              let restOnly = lower(Rule(group.rest, .accept), into: &scratch) else { return nil }
+        let matchCount = matchesOnly.expressions.count - 1
+        var expressions = Array(restOnly.expressions.dropLast())
+
+        var word = 0
+        for field in group.fields {
+            let register = NftRegister(kernel: UInt32(8 + word))
+            switch field {
+            case .address(let direction):
+                let width = UInt32(family.bitWidth / 8)
+                expressions.append(PayloadExpression(.network, offset: NftEncoding.addressOffset(direction, family: family), length: width, into: register))
+            case .l4proto:
+                expressions.append(MetaExpression(.l4proto, into: register))
+            case .destinationPort:
+                expressions.append(PayloadExpression(.transport, offset: 2, length: 2, into: register))
+            }
+            word += NftSetGroup.padded(NftSetGroup.width(field, family: family)) / 4
+        }
+
+        let isMap = if case .dnatMap = group.action { true } else { false }
+        let ordinal = sets.filter { $0.name.hasPrefix(isMap ? "__map" : "__set") }.count
+        let name = (isMap ? "__map" : "__set") + String(ordinal)
+        let setID = UInt32(sets.count + 1)
+        let addressType: UInt32 = family == .ipv4 ? NftSetGroup.TypeID.ipv4Address : NftSetGroup.TypeID.ipv6Address
+        var set = NftSet(name: name, flags: [.anonymous, .constant], keyType: NftSetGroup.keyType(group.fields, family: family),
+                         keyLength: UInt32(NftSetGroup.keyLength(group.fields, family: family)),
+                         elements: group.members.map { NftSetElement(key: $0.key, data: $0.data) }, provenance: first.provenance)
+        switch group.action {
+        case .shared:
+            expressions.append(LookupExpression(set: name, source: .r1, setID: setID))
+            expressions += firstLowered.expressions.dropFirst(matchCount)
+        case .dnatMap(let withPorts):
+            set.flags.insert(.map)
+            let addressBytes = UInt32(family.bitWidth / 8)
+            set.dataType = withPorts ? addressType << NftSetGroup.TypeID.concatShift | NftSetGroup.TypeID.inetService : addressType
+            set.dataLength = withPorts ? addressBytes + 4 : addressBytes
+            expressions.append(LookupExpression(set: name, source: .r1, destination: .r1, setID: setID))
+            let port: NftRegister? = withPorts ? NftRegister(kernel: 8 + addressBytes / 4) : nil
+            var flags: NatExpression.Flags = .mapIPs
+            if withPorts { flags.insert(.protoSpecified) }
+            expressions.append(NatExpression(.dnat, family: family, addressMin: .r1, addressMax: .r1, protoMin: port, protoMax: port, flags: flags))
+        }
+        sets.append(set)
+        return NftRule(expressions, comment: firstLowered.comment, provenance: first.provenance)
+    }
+}
+
+extension NftSetGroup {
+    /// nft's data type ids (`enum datatypes`), which the kernel keeps opaque and nft reads to
+    /// print elements; a concatenation shifts each id in by `concatShift` bits.
+    enum TypeID {
+        static let ipv4Address: UInt32 = 7
+        static let ipv6Address: UInt32 = 8
+        static let inetProtocol: UInt32 = 12
+        static let inetService: UInt32 = 13
+        static let concatShift: UInt32 = 6
+        /// `NFT_DATA_VERDICT`: the data type of a verdict map.
+        static let verdict: UInt32 = 0xffff_ff00
+    }
+
+    /// The key's data type id.
+    static func keyType(_ fields: [Field], family: Family) -> UInt32 {
+        fields.reduce(0) { type, field in
+            let id: UInt32 = switch field {
+            case .address: family == .ipv4 ? TypeID.ipv4Address : TypeID.ipv6Address
+            case .l4proto: TypeID.inetProtocol
+            case .destinationPort: TypeID.inetService
+            }
+            return type << TypeID.concatShift | id
+        }
     }
 }

@@ -38,8 +38,8 @@ public enum NftTextPrinter {
                     let type = NftLayout.chainType(table: table.name, hook: hook)
                     out += "\t\ttype \(type.rawValue) hook \(NftLayout.hookName(hook)) priority \(priority); policy \(policy.rawValue.lowercased());\n"
                 }
-                for rule in chain.rules {
-                    out += "\t\t" + render(rule, family: table.family) + "\n"
+                for line in lines(chain.rules, family: table.family) {
+                    out += "\t\t" + line + "\n"
                 }
                 out += "\t}\n"
             }
@@ -48,14 +48,103 @@ public enum NftTextPrinter {
         return out
     }
 
+    /// The lines of a chain's rules: one per rule, and one per set group (`NftSetGroup`, the
+    /// rules the lowering writes as one set lookup), at the place of the group's first rule.
+    /// A CHECKSUM rule becomes a `#` line where it stands.
+    static func lines(_ rules: [Rule], family: Family) -> [String] {
+        var out: [String] = []
+        var normalized: [Rule] = []
+        var pendingComments: [Int: [String]] = [:]  // CHECKSUM lines before normalized rule #n
+        for rule in rules {
+            if let rule = NftLowering.normalForm(rule, family: family) {
+                normalized.append(rule)
+            } else {
+                pendingComments[normalized.count, default: []].append(render(rule, family: family))
+            }
+        }
+        // Each `#` line goes before the first part that holds a rule after it.
+        var commented = 0
+        func comments(before index: Int) {
+            while commented <= index {
+                out += pendingComments[commented] ?? []
+                commented += 1
+            }
+        }
+        for part in NftSetGroup.plan(normalized, family: family) {
+            switch part {
+            case .single(let index):
+                comments(before: index)
+                out.append(render(normalized[index], family: family))
+            case let .group(group, indices):
+                comments(before: indices.min() ?? 0)
+                out.append(render(group, family: family))
+            }
+        }
+        comments(before: normalized.count)
+        return out
+    }
+
     /// One rule's text (without indentation or newline).
     public static func render(_ rule: Rule, family: Family) -> String {
+        let (words, comment) = matchWords(rule.matches, family: family)
+        guard let statement = statement(rule.target, family: family) else {
+            return "# left out, no nftables equivalent: " + (words + ["checksum fill"]).joined(separator: " ")
+        }
+        return (words + [statement] + (comment.map { ["comment " + quoted($0)] } ?? [])).joined(separator: " ")
+    }
+
+    /// A set group's rule: the shared matches, the key looked up in an anonymous set (one
+    /// element per line), and the shared statement — or, for a DNAT map, `dnat … to KEY map`.
+    static func render(_ group: NftSetGroup, family: Family) -> String {
+        var (words, comment) = matchWords(group.rest, family: family)
+        let ip = family == .ipv4 ? "ip" : "ip6"
+        let key = group.fields.map { field in
+            switch field {
+            case .address(let direction): "\(ip) \(direction == .source ? "saddr" : "daddr")"
+            case .l4proto: "meta l4proto"
+            case .destinationPort: "th dport"
+            }
+        }.joined(separator: " . ")
+        let elements = group.members.map { member in
+            var values: [String] = []
+            for match in member.rule.matches {
+                switch match {
+                case let .address(direction, prefix, false) where prefix.length == family.bitWidth && group.fields.contains(.address(direction)):
+                    values.append("\(prefix.network)")
+                case let .protocol(proto, false) where group.fields.contains(.l4proto):
+                    values.append(protocolName(proto))
+                case let .port(.destination, range, false) where group.fields.contains(.destinationPort):
+                    values.append(String(range.first))
+                default:
+                    break
+                }
+            }
+            var text = values.joined(separator: " . ")
+            if case let .dnat(to) = member.rule.target, case .dnatMap = group.action {
+                text += " : \(to.address)" + (to.ports.map { " . \($0.first)" } ?? "")
+            }
+            return text
+        }
+        let set = "{\n\t\t\t" + elements.joined(separator: ",\n\t\t\t") + "\n\t\t}"
+        switch group.action {
+        case .shared(let target):
+            words.append(key + " " + set)
+            words.append(statement(target, family: family) ?? "")
+        case .dnatMap:
+            words.append("dnat \(ip) to \(key) map \(set)")
+        }
+        if let comment { words.append("comment " + quoted(comment)) }
+        return words.joined(separator: " ")
+    }
+
+    /// The words of a rule's matches (in the model's order), and its comment.
+    static func matchWords(_ matches: [Match], family: Family) -> (words: [String], comment: String?) {
         var words: [String] = []
-        let hasPorts = rule.matches.contains { if case .port = $0 { true } else { false } }
+        let hasPorts = matches.contains { if case .port = $0 { true } else { false } }
         // The protocol a port match or a NAT port is written with.
         var portProtocol: TransportProtocol? = nil
         var comment: String? = nil
-        for match in rule.matches {
+        for match in matches {
             switch match {
             case let .address(direction, prefix, negated):
                 if prefix.length == 0 && !negated { continue }
@@ -83,39 +172,41 @@ public enum NftTextPrinter {
                 comment = text
             }
         }
-        switch rule.target {
-        case .accept: words.append("accept")
-        case .drop: words.append("drop")
-        case .return: words.append("return")
-        case .jump(let chain): words.append("jump \(chain)")
-        case .goto(let chain): words.append("goto \(chain)")
+        return (words, comment)
+    }
+
+    /// A target's statement; nil for CHECKSUM, which nftables has none for.
+    static func statement(_ target: Target, family: Family) -> String? {
+        switch target {
+        case .accept: return "accept"
+        case .drop: return "drop"
+        case .return: return "return"
+        case .jump(let chain): return "jump \(chain)"
+        case .goto(let chain): return "goto \(chain)"
         case .reject(let type):
             if let kind = NftRejectKind.kind(type, family: family), kind != NftRejectKind.defaultKind(family) {
-                words.append("reject with \(kind.nftText)")
-            } else {
-                words.append("reject")
+                return "reject with \(kind.nftText)"
             }
+            return "reject"
         case let .log(prefix, level):
             var text = "log"
             if let prefix, !prefix.isEmpty { text += " prefix " + quoted(prefix) }
             if let level { text += " level " + logLevelName(level) }
-            words.append(text)
+            return text
         case .dnat(let destination), .snat(let destination):
-            let verb = if case .dnat = rule.target { "dnat" } else { "snat" }
+            let verb = if case .dnat = target { "dnat" } else { "snat" }
             var text = "\(verb) to "
             if let ports = destination.ports {
                 text += (destination.address.family == .ipv6 ? "[\(destination.address)]" : "\(destination.address)") + ":\(ports)"
             } else {
                 text += "\(destination.address)"
             }
-            words.append(text)
+            return text
         case .masquerade(let ports):
-            words.append(ports.map { "masquerade to :\($0)" } ?? "masquerade")
+            return ports.map { "masquerade to :\($0)" } ?? "masquerade"
         case .checksumFill:
-            return "# left out, no nftables equivalent: " + (words + ["checksum fill"]).joined(separator: " ")
+            return nil
         }
-        if let comment { words.append("comment " + quoted(comment)) }
-        return words.joined(separator: " ")
     }
 
     // MARK: Spelling

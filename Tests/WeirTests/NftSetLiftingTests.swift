@@ -205,29 +205,101 @@ enum SetSamples {
         #expect(ruleset == S.model([Rule([], .accept), Rule([.address(.source, S.prefix("10.1.0.0/16"))], .accept)]))
     }
 
-    @Test func mapsAreErrors() {
-        // tcp dport vmap { 22 : accept, 23 : drop }, and a lookup without dreg into a map.
+    @Test func mapsExpandIntoOneRulePerElement() {
+        // tcp dport vmap { 22 : accept, 23 : drop }: each element's verdict is its rule's target.
         let vmap = NftSet(name: "__map0", flags: [.anonymous, .constant, .map], keyType: 13, keyLength: 2, dataType: 0xffffff00, dataLength: 16,
-                          elements: [NftSetElement(key: S.port(22), verdict: .accept), NftSetElement(key: S.port(23), verdict: .drop)])
+                          elements: [NftSetElement(key: S.port(23), verdict: .drop), NftSetElement(key: S.port(22), verdict: .accept)])
+        // A lookup without dreg into a map tests membership only.
         let map = NftSet(name: "ports", flags: .map, keyType: 13, keyLength: 2, dataType: 7, dataLength: 4,
                          elements: [NftSetElement(key: S.port(22), data: S.v4("10.0.0.1"))])
-        let program = S.program([
-            NftRule(S.tcp + [S.dport, LookupExpression(set: "__map0", destination: .verdict)]),
-            NftRule(S.tcp + [S.dport, S.lookup("ports"), S.verdict(.accept)]),
-        ], sets: [vmap, map])
+        // dnat ip to meta l4proto . th dport map { tcp . 80 : 10.0.0.2 . 8080, udp . 53 : 10.0.0.3 . 5353 }:
+        // the data (address, then the port padded to 4 bytes) goes to reg 1 and reg32 9.
+        let dnat = NftSet(name: "__map1", flags: [.anonymous, .constant, .map], keyType: 12 << 6 | 13, keyLength: 8,
+                          dataType: 7 << 6 | 13, dataLength: 8, elements: [
+                              NftSetElement(key: [17, 0, 0, 0] + S.port(53) + [0, 0], data: S.v4("10.0.0.3") + S.port(5353) + [0, 0]),
+                              NftSetElement(key: [6, 0, 0, 0] + S.port(80) + [0, 0], data: S.v4("10.0.0.2") + S.port(8080) + [0, 0]),
+                          ])
+        let reg9 = NftRegister(kernel: 9)
+        let program = NftRuleset(tables: [NftTable(family: .ipv4, name: "weir-nat", chains: [
+            NftChain(name: "PREROUTING", base: NftBaseChain(type: .nat, hook: .prerouting, priority: -100, policy: .accept), rules: [
+                NftRule(S.tcp + [S.dport, LookupExpression(set: "__map0", destination: .verdict)]),
+                NftRule(S.tcp + [S.dport, S.lookup("ports"), S.verdict(.accept)]),
+                NftRule([MetaExpression(.iifname), CmpExpression(.neq, S.ifname("docker0")), MetaExpression(.l4proto),
+                         PayloadExpression(.transport, offset: 2, length: 2, into: reg9),
+                         LookupExpression(set: "__map1", destination: .r1),
+                         NatExpression(.dnat, family: .ipv4, addressMin: .r1, addressMax: .r1, protoMin: reg9, protoMax: reg9, flags: [.mapIPs, .protoSpecified])]),
+            ]),
+        ], sets: [vmap, map, dnat])])
         let (ruleset, diagnostics) = Self.lift(program)
+        #expect(diagnostics == [])
+        func tcp(_ port: UInt16) -> [Match] { [.protocol(.tcp), .port(.destination, PortRange(port))] }
+        let notDocker = Match.inInterface(InterfaceName("docker0"), negated: true)
+        // Elements come out in ascending key order: 22 before 23, tcp (6) before udp (17).
+        #expect(ruleset.tables.first?.chains.first?.rules == [
+            Rule(tcp(22), .accept), Rule(tcp(23), .drop),
+            Rule(tcp(22), .accept),
+            Rule([notDocker] + tcp(80), .dnat(NATDestination(address: IPAddress("10.0.0.2")!, ports: PortRange(8080)))),
+            Rule([notDocker, .protocol(.udp), .port(.destination, PortRange(53))], .dnat(NATDestination(address: IPAddress("10.0.0.3")!, ports: PortRange(5353)))),
+        ])
+    }
+
+    @Test func mapMisuseIsAnError() {
+        let ports = NftSet(name: "ports", keyType: 13, keyLength: 2, elements: [NftSetElement(key: S.port(22))])
+        let vmap = NftSet(name: "vmap", flags: .map, keyType: 13, keyLength: 2, dataType: 0xffffff00, dataLength: 16,
+                          elements: [NftSetElement(key: S.port(22), verdict: .accept)])
+        let data = NftSet(name: "data", flags: .map, keyType: 13, keyLength: 2, dataType: 7, dataLength: 4,
+                          elements: [NftSetElement(key: S.port(22), data: S.v4("10.0.0.1"))])
+        let catchall = NftSet(name: "fallback", flags: .map, keyType: 13, keyLength: 2, dataType: 0xffffff00, dataLength: 16,
+                              elements: [NftSetElement(key: S.port(22), verdict: .accept), NftSetElement(key: [], flags: .catchall, verdict: .drop)])
+        let program = S.program([
+            NftRule(S.tcp + [S.dport, LookupExpression(set: "ports", destination: .verdict)]),
+            NftRule(S.tcp + [S.dport, LookupExpression(set: "vmap", destination: .r1), S.verdict(.accept)]),
+            NftRule(S.tcp + [S.dport, LookupExpression(set: "data", destination: .verdict)]),
+            NftRule(S.tcp + [S.dport, LookupExpression(set: "fallback", destination: .verdict)]),
+        ], sets: [ports, vmap, data, catchall])
+        let (ruleset, diagnostics) = Self.lift(program)
+        let place = "error: table ip other, chain input, rule"
         #expect(diagnostics == [
-            "error: table ip other, chain input, rule 1: expression 4 [ lookup reg 1 set __map0 dreg 0 0x0 ]: a map lookup (data into register 0, a verdict map) in '__map0', which the model has no match for",
-            "error: table ip other, chain input, rule 2: expression 4 [ lookup reg 1 set ports 0x0 ]: set 'ports' is a map (elements with data), which the model has no match for",
+            "\(place) 1: expression 4 [ lookup reg 1 set ports dreg 0 0x0 ]: a lookup into 'ports' loads data into register 0, but the set is not a map",
+            "\(place) 2: expression 4 [ lookup reg 1 set vmap dreg 1 0x0 ]: verdict map 'vmap' loads into data register 1",
+            "\(place) 3: expression 4 [ lookup reg 1 set data dreg 0 0x0 ]: map 'data' of data loads into the verdict register",
+            "\(place) 4: expression 4 [ lookup reg 1 set fallback dreg 0 0x0 ]: set 'fallback' has a catch-all element, which matches only when no other element does; the model has no rule for that",
         ])
         #expect(ruleset == S.model([]))
     }
 
+    @Test func concatenatedKeysExpandFieldByField() {
+        // ip saddr . tcp dport { 1.2.3.4 . 22, 1.2.3.5 . 80 }: 8-byte keys from reg 1 and reg32 9.
+        let pairs = NftSet(name: "__set0", flags: S.anonymous, keyType: 7 << 6 | 13, keyLength: 8, elements: [
+            NftSetElement(key: S.v4("1.2.3.5") + S.port(80) + [0, 0]),
+            NftSetElement(key: S.v4("1.2.3.4") + S.port(22) + [0, 0]),
+            // Non-zero padding: no packet's key has it, so the element matches nothing.
+            NftSetElement(key: S.v4("1.2.3.6") + S.port(22) + [0, 1]),
+        ])
+        // A concatenation with ranges (as pipapo reports them): each field's range.
+        let ranged = NftSet(name: "__set1", flags: [.anonymous, .constant, .interval, .concatenated], keyType: 7 << 6 | 13, keyLength: 8,
+                            fieldLengths: [4, 2], elements: [
+                                NftSetElement(key: S.v4("10.0.0.0") + S.port(1000) + [0, 0], keyEnd: S.v4("10.0.0.255") + S.port(1001) + [0, 0]),
+                            ])
+        let load: [any NftExpression] = [PayloadExpression(.network, offset: 12, length: 4),
+                                         PayloadExpression(.transport, offset: 2, length: 2, into: NftRegister(kernel: 9))]
+        let program = S.program([
+            NftRule(S.tcp + load + [S.lookup("__set0"), S.verdict(.accept)]),
+            NftRule(S.tcp + load + [S.lookup("__set1"), S.verdict(.drop)]),
+        ], sets: [pairs, ranged])
+        let (ruleset, diagnostics) = Self.lift(program)
+        #expect(diagnostics == [])
+        func rule(_ source: String, _ ports: PortRange, _ target: Target) -> Rule {
+            Rule([.address(.source, S.prefix(source)), .protocol(.tcp), .port(.destination, ports)], target)
+        }
+        #expect(ruleset == S.model([
+            rule("1.2.3.4/32", PortRange(22), .accept), rule("1.2.3.5/32", PortRange(80), .accept),
+            rule("10.0.0.0/24", PortRange(1000, 1001), .drop),
+        ]))
+    }
+
     @Test func otherSetProblemsAreLocatedErrors() {
         let ports = NftSet(name: "ports", keyType: 13, keyLength: 2, elements: [NftSetElement(key: S.port(22))])
-        // ip saddr . tcp dport { 1.2.3.4 . 22 }: 8-byte keys from reg 1 and reg 9.
-        let pairs = NftSet(name: "__set0", flags: S.anonymous, keyType: 7 << 6 | 13, keyLength: 8,
-                           elements: [NftSetElement(key: S.v4("1.2.3.4") + [0, 22, 0, 0])])
         let overlapping = NftSet(name: "overlap", flags: .interval, keyType: 7, keyLength: 4, elements: [
             NftSetElement(key: S.v4("10.0.0.0"), keyEnd: S.v4("10.255.255.255")), NftSetElement(key: S.v4("10.1.0.0"), keyEnd: S.v4("10.1.255.255")),
         ])
@@ -235,8 +307,6 @@ enum SetSamples {
                             elements: [NftSetElement(key: S.v4("10.0.0.0")), NftSetElement(key: S.v4("11.0.0.0"))] + [NftSetElement(key: S.v4("12.0.0.0"), flags: .intervalEnd)])
         let dynamic = NftSet(name: "seen", flags: .eval, keyType: 7, keyLength: 4)
         let program = S.program([
-            NftRule(S.tcp + [PayloadExpression(.network, offset: 12, length: 4), PayloadExpression(.transport, offset: 2, length: 2, into: NftRegister(kernel: 9)),
-                             S.lookup("__set0"), S.verdict(.accept)]),
             NftRule([S.saddr, S.lookup("nosuchset"), S.verdict(.accept)]),
             NftRule([S.saddr, S.lookup("ports"), S.verdict(.accept)]),
             NftRule([S.saddr, S.lookup("overlap"), S.verdict(.accept)]),
@@ -244,22 +314,21 @@ enum SetSamples {
             NftRule([S.saddr, S.lookup("seen"), S.verdict(.accept)]),
             NftRule([S.dport, S.lookup("ports"), S.verdict(.accept)]),
             NftRule([S.saddr, S.verdict(.accept), S.lookup("ports")]),
-        ], sets: [ports, pairs, overlapping, broken, dynamic])
+        ], sets: [ports, overlapping, broken, dynamic])
         let (ruleset, diagnostics) = Self.lift(program)
         let place = "error: table ip other, chain input, rule"
         #expect(diagnostics == [
-            "\(place) 1: expression 5 [ lookup reg 1 set __set0 0x0 ]: set '__set0' has concatenated keys (8 bytes from register 1 on, which holds the 4-byte payload 4b @ network header + 12); the model has no match for a tuple",
-            "\(place) 2: expression 2 [ lookup reg 1 set nosuchset 0x0 ]: set 'nosuchset' is not in the table",
-            "\(place) 3: expression 2 [ lookup reg 1 set ports 0x0 ]: set 'ports' has 2-byte keys, but register 1 holds the 4-byte payload 4b @ network header + 12",
-            "\(place) 4: expression 2 [ lookup reg 1 set overlap 0x0 ]: elements 0x0000000a and 0x0000010a of set 'overlap' overlap; expanding is exact only for disjoint elements",
-            "\(place) 5: expression 2 [ lookup reg 1 set broken 0x0 ]: set 'broken' is malformed: interval start 0x0000000a has no end before the next start 0x0000000b",
-            "\(place) 6: expression 2 [ lookup reg 1 set seen 0x0 ]: set 'seen' has flags 0x20: its elements are added from the packet path, so they are not a fixed part of the ruleset",
-            "\(place) 7: expression 2 [ lookup reg 1 set ports 0x0 ]: element 0x00001600: a transport port load without a tcp, udp or sctp protocol match before it",
-            "\(place) 8: expression 3 [ lookup reg 1 set ports 0x0 ]: comes after the rule's action; the model has one action, last",
+            "\(place) 1: expression 2 [ lookup reg 1 set nosuchset 0x0 ]: set 'nosuchset' is not in the table",
+            "\(place) 2: expression 2 [ lookup reg 1 set ports 0x0 ]: set 'ports' has 2-byte keys, but register 1 holds the 4-byte payload 4b @ network header + 12",
+            "\(place) 3: expression 2 [ lookup reg 1 set overlap 0x0 ]: elements 0x0000000a and 0x0000010a of set 'overlap' overlap; expanding is exact only for disjoint elements",
+            "\(place) 4: expression 2 [ lookup reg 1 set broken 0x0 ]: set 'broken' is malformed: interval start 0x0000000a has no end before the next start 0x0000000b",
+            "\(place) 5: expression 2 [ lookup reg 1 set seen 0x0 ]: set 'seen' has flags 0x20: its elements are added from the packet path, so they are not a fixed part of the ruleset",
+            "\(place) 6: expression 2 [ lookup reg 1 set ports 0x0 ]: element 0x00001600: a transport port load without a tcp, udp or sctp protocol match before it",
+            "\(place) 7: expression 3 [ lookup reg 1 set ports 0x0 ]: comes after the rule's action; the model has one action, last",
         ])
         #expect(ruleset == S.model([]))
         // Without the table's sets, the single-rule API says the set is missing.
-        guard case .failure(let failure) = NftLifting.lift(program.tables[0].chains[0].rules[2], family: .ipv4) else {
+        guard case .failure(let failure) = NftLifting.lift(program.tables[0].chains[0].rules[1], family: .ipv4) else {
             Issue.record("lifted a lookup without sets")
             return
         }
@@ -281,12 +350,12 @@ enum SetSamples {
     }
 
     @Test func theExpansionIsBounded() {
-        let many = NftSet(name: "many", keyType: 13, keyLength: 2, elements: (1...200).map { NftSetElement(key: S.port(UInt16($0))) })
+        let many = NftSet(name: "many", keyType: 13, keyLength: 2, elements: (1...1100).map { NftSetElement(key: S.port(UInt16($0))) })
         let program = S.program([
             NftRule(S.tcp + [S.dport, S.lookup("many"), PayloadExpression(.transport, offset: 0, length: 2), S.lookup("many"), S.verdict(.accept)]),
         ], sets: [many])
         #expect(Self.lift(program).1 == [
-            "error: table ip other, chain input, rule 1: expression 6 [ lookup reg 1 set many 0x0 ]: the rule's set lookups expand to more than 10000 rules",
+            "error: table ip other, chain input, rule 1: expression 6 [ lookup reg 1 set many 0x0 ]: the rule's set lookups expand to more than 1048576 rules",
         ])
     }
 
