@@ -107,7 +107,8 @@ struct Bench: ParsableCommand {
     /// `nft -f` of the .nft text, and `iptables-restore` of the iptables text.
     private func loadBenchmark(_ executable: String, directory: String) throws {
         print("load into a fresh namespace: \(networks) networks, median of \(runs) runs; goal at 50k: weir apply <= 0.5 x nft -f")
-        print(pad("publishes", 10) + pad("rules", 9) + pad("weir apply", 12) + pad("nft -f", 10) + pad("iptables", 10) + "apply/nft  apply/iptables")
+        print(pad("publishes", 10) + pad("rules", 9) + pad("nft rules", 11) + pad("elements", 10) + pad("weir apply", 12) + pad("nft -f", 10)
+              + pad("iptables", 10) + "apply/nft  apply/iptables")
         for count in loadPublishes {
             let policy = directory + "/load-\(count).weir"
             try BenchmarkPolicy.text(networks: networks, publishes: count, perContainer: 10)
@@ -122,6 +123,9 @@ struct Bench: ParsableCommand {
             try nft.contents.write(toFile: nftFile, atomically: true, encoding: .utf8)
             try iptables.contents.write(toFile: iptablesFile, atomically: true, encoding: .utf8)
             let rules = iptables.contents.split(separator: "\n").filter { $0.hasPrefix("-A ") }.count
+            let nftTables = batch.program.tables
+            let nftRules = nftTables.reduce(0) { $0 + $1.chains.reduce(0) { $0 + $1.rules.count } }
+            let elements = nftTables.reduce(0) { $0 + $1.sets.reduce(0) { $0 + $1.elements.count } }
 
             var times: [[Double]] = [[], [], []]
             for run in 0..<runs {
@@ -138,7 +142,8 @@ struct Bench: ParsableCommand {
                 }
             }
             let medians = times.map { $0.sorted()[$0.count / 2] }
-            print(pad(String(count), 10) + pad(String(rules), 9) + pad(String(format: "%.3f", medians[0]), 12)
+            print(pad(String(count), 10) + pad(String(rules), 9) + pad(String(nftRules), 11) + pad(String(elements), 10)
+                  + pad(String(format: "%.3f", medians[0]), 12)
                   + pad(String(format: "%.3f", medians[1]), 10) + pad(String(format: "%.3f", medians[2]), 10)
                   + pad(String(format: "%.2f", medians[0] / medians[1]), 11) + String(format: "%.2f", medians[0] / medians[2]))
         }

@@ -205,7 +205,7 @@ struct ShowSetsKernelTests {
         #expect(shown?.tables.first?.chains.first?.rules == rules)
     }
 
-    @Test("inverted lookups, maps and concatenations are located errors; the other rules still show")
+    @Test("inverted lookups and catch-all map elements are located errors; maps and concatenations expand; the other rules still show")
     func unexpandableLookupsAreErrors() throws {
         guard let namespace = try Self.namespace(loading: """
             table ip other {
@@ -219,6 +219,7 @@ struct ShowSetsKernelTests {
                     ip saddr != @allowed drop
                     tcp dport vmap { 22 : accept, 23 : drop }
                     ip saddr . tcp dport { 1.2.3.4 . 22 } accept
+                    tcp dport vmap { 25 : accept, * : drop }
                     tcp dport { 80, 443 } accept
                 }
             }
@@ -229,14 +230,15 @@ struct ShowSetsKernelTests {
         let place = "error: table ip other, chain input, rule"
         let errors = [
             "\(place) 1: expression 2 [ lookup reg 1 set allowed 0x1 ]: an inverted lookup (!= @allowed) matches packets outside every element; the model cannot say that in one rule, and expanding applies only to positive lookups",
-            "\(place) 2: expression 4 [ lookup reg 1 set __map0 dreg 0 0x0 ]: a map lookup (data into register 0, a verdict map) in '__map0', which the model has no match for",
-            "\(place) 3: expression 5 [ lookup reg 1 set __set0 0x0 ]: set '__set0' has concatenated keys (8 bytes from register 1 on, which holds the 4-byte payload 4b @ network header + 12); the model has no match for a tuple",
+            "\(place) 4: expression 4 [ lookup reg 1 set __map1 dreg 0 0x0 ]: set '__map1' has a catch-all element, which matches only when no other element does; the model has no rule for that",
         ]
         #expect(diagnostics.map(\.description) == errors)
+        func tcp(_ port: UInt16) -> [Match] { [.protocol(.tcp), .port(.destination, PortRange(port))] }
         #expect(shown == Ruleset(tables: [Table(family: .ipv4, name: "other", chains: [
             Chain(name: "input", kind: .base(hook: .input, priority: 10, policy: .accept), rules: [
-                Rule([.protocol(.tcp), .port(.destination, PortRange(80))], .accept),
-                Rule([.protocol(.tcp), .port(.destination, PortRange(443))], .accept),
+                Rule(tcp(22), .accept), Rule(tcp(23), .drop),
+                Rule([.address(.source, Prefix("1.2.3.4/32")!)] + tcp(22), .accept),
+                Rule(tcp(80), .accept), Rule(tcp(443), .accept),
             ]),
         ])]))
 
@@ -244,5 +246,6 @@ struct ShowSetsKernelTests {
         #expect(run.status == 1, "\(run)")
         for error in errors { #expect(run.stderr.contains(error), "\(run.stderr)") }
         #expect(run.stdout.contains("-A input -p tcp -m tcp --dport 443 -j ACCEPT"))
+        #expect(run.stdout.contains("-A input -s 1.2.3.4/32 -p tcp -m tcp --dport 22 -j ACCEPT"))
     }
 }
