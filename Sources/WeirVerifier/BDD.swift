@@ -26,14 +26,24 @@ public final class BDDManager {
         var high: Int32
     }
 
-    private struct Operation: Hashable {
-        var f: Int32, g: Int32, h: Int32
-    }
-
     /// Terminals use variable `Int32.max`, so they sort after every real variable.
     private var entries: [Entry] = [Entry(variable: .max, low: 0, high: 0), Entry(variable: .max, low: 1, high: 1)]
-    private var unique: [Entry: Int32] = [:]
-    private var iteCache: [Operation: Int32] = [:]
+    /// The unique table: open addressing (linear probing) over `entries` indices, -1 empty,
+    /// at most half full. Swift's `Dictionary` (SipHash) cost most of the time here.
+    private var buckets = [Int32](repeating: -1, count: 1 << 12)
+    /// The computed table of `ite`: direct-mapped and lossy (a collision overwrites), as BDD
+    /// packages do, so its memory is bounded; `iteKeys[i]` holds (f, g, h), `iteResults[i]` the result.
+    private var iteKeys = [SIMD4<Int32>](repeating: SIMD4(-1, -1, -1, -1), count: 1 << 20)
+    private var iteResults = [Int32](repeating: 0, count: 1 << 20)
+
+    @inline(__always)
+    private static func mix(_ a: Int32, _ b: Int32, _ c: Int32) -> Int {
+        // SplitMix64's finalizer over the three packed values; the table index takes the low bits.
+        var z = UInt64(UInt32(bitPattern: a)) &+ UInt64(UInt32(bitPattern: b)) << 21 &+ UInt64(UInt32(bitPattern: c)) << 42
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return Int(truncatingIfNeeded: z ^ (z >> 31))
+    }
 
     public init() {}
 
@@ -58,12 +68,30 @@ public final class BDDManager {
 
     private func make(_ variable: Int32, _ low: Int32, _ high: Int32) -> Int32 {
         if low == high { return low }
-        let entry = Entry(variable: variable, low: low, high: high)
-        if let existing = unique[entry] { return existing }
+        let mask = buckets.count - 1
+        var slot = Self.mix(variable, low, high) & mask
+        while true {
+            let index = buckets[slot]
+            if index < 0 { break }
+            let e = entries[Int(index)]
+            if e.variable == variable && e.low == low && e.high == high { return index }
+            slot = (slot + 1) & mask
+        }
         let index = Int32(entries.count)
-        entries.append(entry)
-        unique[entry] = index
+        entries.append(Entry(variable: variable, low: low, high: high))
+        buckets[slot] = index
+        if entries.count * 2 > buckets.count { grow() }
         return index
+    }
+
+    private func grow() {
+        buckets = [Int32](repeating: -1, count: buckets.count * 2)
+        let mask = buckets.count - 1
+        for (index, e) in entries.enumerated() where index > 1 {
+            var slot = Self.mix(e.variable, e.low, e.high) & mask
+            while buckets[slot] >= 0 { slot = (slot + 1) & mask }
+            buckets[slot] = Int32(index)
+        }
     }
 
     private func ite(_ f: Int32, _ g: Int32, _ h: Int32) -> Int32 {
@@ -71,14 +99,16 @@ public final class BDDManager {
         if f == 0 { return h }
         if g == h { return g }
         if g == 1 && h == 0 { return f }
-        let key = Operation(f: f, g: g, h: h)
-        if let cached = iteCache[key] { return cached }
+        let key = SIMD4(f, g, h, 0)
+        let slot = Self.mix(f, g, h) & (iteKeys.count - 1)
+        if iteKeys[slot] == key { return iteResults[slot] }
         let top = min(entries[Int(f)].variable, entries[Int(g)].variable, entries[Int(h)].variable)
         let (f0, f1) = cofactors(f, top)
         let (g0, g1) = cofactors(g, top)
         let (h0, h1) = cofactors(h, top)
         let result = make(top, ite(f0, g0, h0), ite(f1, g1, h1))
-        iteCache[key] = result
+        iteKeys[slot] = key
+        iteResults[slot] = result
         return result
     }
 

@@ -15,10 +15,15 @@ public struct PacketSpace: Sendable {
     public let addressBits: Int
 
     public init(family: Family, ruleset: Ruleset, host: HostModel) {
+        self.init(family: family, rulesets: [ruleset], host: host)
+    }
+
+    /// The space of packets that tells apart everything any of `rulesets` can.
+    public init(family: Family, rulesets: [Ruleset], host: HostModel) {
         self.family = family
         var exact = Set(host.interfaces.map(\.name))
         var prefixes = Set<String>()
-        for table in ruleset.tables where table.family == family {
+        for table in rulesets.flatMap(\.tables) where table.family == family {
             for chain in table.chains {
                 for rule in chain.rules {
                     for match in rule.matches {
@@ -60,7 +65,7 @@ public struct PacketSpace: Sendable {
     }
 
     /// Whether an interface pattern matches every name of a class.
-    func pattern(_ name: InterfaceName, matchesClass index: Int) -> Bool {
+    public func pattern(_ name: InterfaceName, matchesClass index: Int) -> Bool {
         guard index != 0 else { return false }
         let className = interfaces[index]
         if className.hasSuffix("*") {
@@ -126,7 +131,7 @@ public struct MatchEncoder {
 
     private func negate(_ set: BDDManager.Node, _ negated: Bool) -> BDDManager.Node { negated ? manager.not(set) : set }
 
-    private var hasPorts: BDDManager.Node {
+    var hasPorts: BDDManager.Node {
         [TransportProtocol.tcp, .udp, .sctp].reduce(BDDManager.Node.false) {
             manager.or($0, manager.equals(field: space.protocolStart, width: 8, UInt128($1.number)))
         }
@@ -139,7 +144,7 @@ public struct MatchEncoder {
     }
 
     /// The addresses of a routing type on the host (as `HostModel.addressType` classifies them).
-    private func addresses(ofType type: AddressType, field: Int) -> BDDManager.Node {
+    func addresses(ofType type: AddressType, field: Int) -> BDDManager.Node {
         let m = manager, width = space.addressBits
         func host(_ address: IPAddress) -> BDDManager.Node { m.equals(field: field, width: width, address.bits) }
         var local = BDDManager.Node.false
