@@ -26,13 +26,16 @@ deps:
 build: deps
 	$(SWIFT) build
 
-# The main job: compile the bundled default policy and print the iptables-restore text.
+# The main job: compile the bundled default policy, print the iptables-restore and nft texts,
+# and prove the two backends' outputs equivalent.
 run: build
 	@echo "# iptables-restore ($(DEFAULT_POLICY))"
 	@$(WEIR) compile $(DEFAULT_POLICY)
 	@echo
 	@echo "# nft -f ($(DEFAULT_POLICY))"
 	@$(WEIR) compile $(DEFAULT_POLICY) --target nft
+	@echo
+	@$(WEIR) verify $(DEFAULT_POLICY)
 
 # Unit, scenario, golden-staleness and kernel tests (kernel tests need root; they fail,
 # not skip, without it unless WEIR_SKIP_KERNEL_TESTS=1).
@@ -40,9 +43,10 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
-# Regenerate Generated/ from Policies/ (review the diff before committing).
+# Regenerate Generated/ from Policies/ (review the diff before committing); every policy's
+# iptables output is first proved equivalent to its batch, and nothing is written otherwise.
 generate: build
-	$(WEIR) compile --update
+	$(WEIR) compile --update --verify
 
 check-generated: build
 	$(WEIR) compile --check

@@ -24,7 +24,7 @@ let package = Package(
         .target(name: "WeirLab", dependencies: ["WeirModel", "WeirSema"]),
         .target(name: "WeirSimulator", dependencies: ["WeirModel", "WeirSema"]),
         .target(name: "WeirVerifier", dependencies: ["WeirModel", "WeirSimulator"]),
-        .target(name: "WeirDriver", dependencies: ["WeirDiagnostics", "WeirModel", "WeirPolicy", "WeirSema", "WeirIptables", "WeirNftables", "WeirNetlink", "WeirSimulator"]),
+        .target(name: "WeirDriver", dependencies: ["WeirDiagnostics", "WeirModel", "WeirPolicy", "WeirSema", "WeirIptables", "WeirNftables", "WeirNetlink", "WeirSimulator", "WeirVerifier"]),
         .executableTarget(name: "weir", dependencies: [
             "WeirDriver",
             "WeirLab",

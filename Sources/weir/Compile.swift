@@ -12,6 +12,7 @@ struct Compile: ParsableCommand {
               weir compile Policies/docker-ipv6.weir --target ip6tables -o /tmp/rules.v6
               weir compile --check            # fail when Generated/ is stale
               weir compile --update           # rewrite Generated/ from Policies/
+              weir compile Policies/docker-default.weir --verify   # and prove iptables ≡ batch
             """
     )
 
@@ -37,6 +38,9 @@ struct Compile: ParsableCommand {
     @Flag(help: "Compile every policy in --policies and rewrite --generated.")
     var update = false
 
+    @Flag(help: "Prove the iptables output equivalent to the nftables batch (weir verify POLICY); a failed proof writes nothing and exits 1.")
+    var verify = false
+
     @Option(help: "The policies directory for --check and --update.")
     var policies = "Policies"
 
@@ -56,10 +60,11 @@ struct Compile: ParsableCommand {
             try runGenerated()
             return
         }
-        let backends: Set<Backend> = (target == .iptables || target == .ip6tables) ? [.iptables] : [.nftables]
+        let backends: Set<Backend> = verify ? Set(Backend.allCases) : (target == .iptables || target == .ip6tables) ? [.iptables] : [.nftables]
         let result = Compiler.compile(path: policy!, backends: backends)
         printDiagnostics(result.diagnostics)
         guard !result.hasErrors else { throw ExitCode(1) }
+        if verify, !prove(policy!, result) { throw ExitCode(1) }
         let bytes: [UInt8]
         switch target {
         case .iptables: bytes = Array((result.artifact(.iptables)?.contents ?? "").utf8)
@@ -80,6 +85,16 @@ struct Compile: ParsableCommand {
     private func runGenerated() throws {
         let files = GeneratedFiles(policies: policies, generated: generated)
         do {
+            if verify {
+                // Every proof before anything is written; a policy that does not compile is
+                // left to the check or update below, which reports its errors.
+                var proved = true
+                for path in try files.policyPaths() {
+                    let result = Compiler.compile(path: path)
+                    if !result.hasErrors, !prove(path, result) { proved = false }
+                }
+                if !proved { throw ExitCode(1) }
+            }
             if check {
                 let stale = try files.check()
                 for problem in stale { printError("error: \(problem)") }
@@ -100,6 +115,30 @@ struct Compile: ParsableCommand {
             printError("error: \(error.localizedDescription)")
             throw ExitCode(1)
         }
+    }
+}
+
+/// The one-policy proof of `--verify`: its iptables output ≡ its batch, each read back from its
+/// artifact. Prints the one-line result (and a counterexample) to standard error.
+private func prove(_ path: String, _ result: CompileResult) -> Bool {
+    let loaded = RulesetSource.host(ofPolicy: path).flatMap { host in
+        VerifyInputs.translation(of: result, policy: path, host: host)
+    }
+    switch loaded {
+    case .failure(let error):
+        printDiagnostics(error.diagnostics)
+        return false
+    case .success(let inputs):
+        let proof = inputs.check()
+        if proof.equivalent {
+            printError(VerifyReport.summary(inputs, proof))
+            return true
+        }
+        if let counterexample = proof.counterexample, let problem = VerifyReport.simulatorDisagreement(inputs, counterexample) {
+            printError("warning: \(problem)")
+        }
+        FileHandle.standardError.write(Data(("error: " + VerifyReport.text(inputs, proof)).utf8))
+        return false
     }
 }
 
