@@ -26,15 +26,56 @@ public final class BDDManager {
         var high: Int32
     }
 
-    /// Terminals use variable `Int32.max`, so they sort after every real variable.
-    private var entries: [Entry] = [Entry(variable: .max, low: 0, high: 0), Entry(variable: .max, low: 1, high: 1)]
+    /// The node table, the unique table and the computed table live in manually managed
+    /// buffers: they are read and written on every operation, and Swift's arrays in a class
+    /// pay a dynamic exclusivity check per access (a third of the verifier's time).
+    private var entries: Buffer<Entry>
     /// The unique table: open addressing (linear probing) over `entries` indices, -1 empty,
-    /// at most half full. Swift's `Dictionary` (SipHash) cost most of the time here.
-    private var buckets = [Int32](repeating: -1, count: 1 << 12)
+    /// at most half full.
+    private var buckets: Buffer<Int32>
     /// The computed table of `ite`: direct-mapped and lossy (a collision overwrites), as BDD
-    /// packages do, so its memory is bounded; `iteKeys[i]` holds (f, g, h), `iteResults[i]` the result.
-    private var iteKeys = [SIMD4<Int32>](repeating: SIMD4(-1, -1, -1, -1), count: 1 << 20)
-    private var iteResults = [Int32](repeating: 0, count: 1 << 20)
+    /// packages do, so its memory is bounded; a slot holds (f, g, h) and the result.
+    private let iteTable: Buffer<SIMD4<Int32>>
+    private static let iteSlots = 1 << 20
+
+    /// A growable buffer of plain values.
+    private struct Buffer<Element> {
+        var base: UnsafeMutablePointer<Element>
+        var count: Int
+        var capacity: Int
+
+        init(repeating value: Element, count: Int) {
+            base = .allocate(capacity: count)
+            base.initialize(repeating: value, count: count)
+            self.count = count
+            capacity = count
+        }
+
+        subscript(_ i: Int) -> Element {
+            get { base[i] }
+            nonmutating set { base[i] = newValue }
+        }
+
+        mutating func append(_ value: Element) {
+            if count == capacity {
+                let bigger = UnsafeMutablePointer<Element>.allocate(capacity: capacity * 2)
+                bigger.moveInitialize(from: base, count: count)
+                base.deallocate()
+                base = bigger
+                capacity *= 2
+            }
+            (base + count).initialize(to: value)
+            count += 1
+        }
+
+        func free() { base.deallocate() }
+    }
+
+    deinit {
+        entries.free()
+        buckets.free()
+        iteTable.free()
+    }
 
     @inline(__always)
     private static func mix(_ a: Int32, _ b: Int32, _ c: Int32) -> Int {
@@ -45,7 +86,12 @@ public final class BDDManager {
         return Int(truncatingIfNeeded: z ^ (z >> 31))
     }
 
-    public init() {}
+    public init() {
+        entries = Buffer(repeating: Entry(variable: .max, low: 0, high: 0), count: 2)
+        entries[1] = Entry(variable: .max, low: 1, high: 1)
+        buckets = Buffer(repeating: -1, count: 1 << 12)
+        iteTable = Buffer(repeating: SIMD4(-1, -1, -1, -1), count: Self.iteSlots)
+    }
 
     /// How many nodes the manager holds (terminals included).
     public var nodeCount: Int { entries.count }
@@ -85,9 +131,11 @@ public final class BDDManager {
     }
 
     private func grow() {
-        buckets = [Int32](repeating: -1, count: buckets.count * 2)
+        buckets.free()
+        buckets = Buffer(repeating: -1, count: buckets.count * 2)
         let mask = buckets.count - 1
-        for (index, e) in entries.enumerated() where index > 1 {
+        for index in 2..<entries.count {
+            let e = entries[index]
             var slot = Self.mix(e.variable, e.low, e.high) & mask
             while buckets[slot] >= 0 { slot = (slot + 1) & mask }
             buckets[slot] = Int32(index)
@@ -99,16 +147,15 @@ public final class BDDManager {
         if f == 0 { return h }
         if g == h { return g }
         if g == 1 && h == 0 { return f }
-        let key = SIMD4(f, g, h, 0)
-        let slot = Self.mix(f, g, h) & (iteKeys.count - 1)
-        if iteKeys[slot] == key { return iteResults[slot] }
+        let slot = Self.mix(f, g, h) & (Self.iteSlots - 1)
+        let cached = iteTable[slot]
+        if cached.x == f && cached.y == g && cached.z == h { return cached.w }
         let top = min(entries[Int(f)].variable, entries[Int(g)].variable, entries[Int(h)].variable)
         let (f0, f1) = cofactors(f, top)
         let (g0, g1) = cofactors(g, top)
         let (h0, h1) = cofactors(h, top)
         let result = make(top, ite(f0, g0, h0), ite(f1, g1, h1))
-        iteKeys[slot] = key
-        iteResults[slot] = result
+        iteTable[slot] = SIMD4(f, g, h, result)
         return result
     }
 

@@ -170,7 +170,7 @@ extension PacketSpace {
             (sourceStart, addressBits, packet.source.bits), (destinationStart, addressBits, packet.destination.bits),
             (protocolStart, 8, UInt128(packet.transport.number)), (sourcePortStart, 16, UInt128(packet.sourcePort)),
             (destinationPortStart, 16, UInt128(packet.destinationPort)), (stateStart, 3, UInt128(PacketSpace.stateIndex(packet.state))),
-        ]
+        ].sorted { $0.start < $1.start }
         return manager.contains(set) { variable in
             guard let f = fields.last(where: { $0.start <= variable }), variable < f.start + f.width else { return false }
             return (f.value >> UInt128(f.width - 1 - (variable - f.start))) & 1 == 1

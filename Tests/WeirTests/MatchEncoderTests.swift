@@ -79,24 +79,29 @@ struct MatchEncoderTests {
         func field(_ value: UInt128, start: Int, width: Int) -> Bool {
             (value >> UInt128(width - 1 - (variable - start))) & 1 == 1
         }
-        switch variable {
-        case space.inInterfaceStart..<space.outInterfaceStart:
+        // Each field by its own range, whatever the layout's order.
+        if (space.inInterfaceStart..<space.inInterfaceStart + space.interfaceBits).contains(variable) {
             return field(UInt128(space.interfaceClass(input)), start: space.inInterfaceStart, width: space.interfaceBits)
-        case space.outInterfaceStart..<space.sourceStart:
-            return field(UInt128(space.interfaceClass(output)), start: space.outInterfaceStart, width: space.interfaceBits)
-        case space.sourceStart..<space.destinationStart:
-            return field(packet.source.bits, start: space.sourceStart, width: space.addressBits)
-        case space.destinationStart..<space.protocolStart:
-            return field(packet.destination.bits, start: space.destinationStart, width: space.addressBits)
-        case space.protocolStart..<space.sourcePortStart:
-            return field(UInt128(packet.transport.number), start: space.protocolStart, width: 8)
-        case space.sourcePortStart..<space.destinationPortStart:
-            return field(UInt128(packet.sourcePort), start: space.sourcePortStart, width: 16)
-        case space.destinationPortStart..<space.stateStart:
-            return field(UInt128(packet.destinationPort), start: space.destinationPortStart, width: 16)
-        default:
-            return field(UInt128(PacketSpace.stateIndex(packet.state)), start: space.stateStart, width: 3)
         }
+        if (space.outInterfaceStart..<space.outInterfaceStart + space.interfaceBits).contains(variable) {
+            return field(UInt128(space.interfaceClass(output)), start: space.outInterfaceStart, width: space.interfaceBits)
+        }
+        if (space.sourceStart..<space.sourceStart + space.addressBits).contains(variable) {
+            return field(packet.source.bits, start: space.sourceStart, width: space.addressBits)
+        }
+        if (space.destinationStart..<space.destinationStart + space.addressBits).contains(variable) {
+            return field(packet.destination.bits, start: space.destinationStart, width: space.addressBits)
+        }
+        if (space.protocolStart..<space.protocolStart + 8).contains(variable) {
+            return field(UInt128(packet.transport.number), start: space.protocolStart, width: 8)
+        }
+        if (space.sourcePortStart..<space.sourcePortStart + 16).contains(variable) {
+            return field(UInt128(packet.sourcePort), start: space.sourcePortStart, width: 16)
+        }
+        if (space.destinationPortStart..<space.destinationPortStart + 16).contains(variable) {
+            return field(UInt128(packet.destinationPort), start: space.destinationPortStart, width: 16)
+        }
+        return field(UInt128(PacketSpace.stateIndex(packet.state)), start: space.stateStart, width: 3)
     }
 
     @Test("interface classes: listed names, a representative per wildcard prefix, any other, none")
