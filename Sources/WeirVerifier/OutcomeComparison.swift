@@ -66,59 +66,62 @@ enum OutcomeComparison {
             for b in rightSuspects {
                 let both = m.and(mine, b.packets)
                 if both.isFalse { continue }
-                let differing = m.and(both, differences(Key(a.outcome), Key(b.outcome), space: space, manager: m))
-                guard !differing.isFalse, let witness = packet(in: differing, space: space, manager: m) else { continue }
-                return Counterexample(packet: witness.packet, origin: witness.origin,
-                                      left: a.outcome.concrete(for: witness.packet, space: space),
-                                      right: b.outcome.concrete(for: witness.packet, space: space))
+                for part in differences(Key(a.outcome), Key(b.outcome), space: space, manager: m) {
+                    let differing = m.and(both, part)
+                    guard !differing.isFalse, let witness = packet(in: differing, space: space, manager: m) else { continue }
+                    return Counterexample(packet: witness.packet, origin: witness.origin,
+                                          left: a.outcome.concrete(for: witness.packet, space: space),
+                                          right: b.outcome.concrete(for: witness.packet, space: space))
+                }
             }
         }
         return nil
     }
 
-    /// The packets on which two observable outcomes differ.
-    static func differences(_ a: Key, _ b: Key, space: PacketSpace, manager m: BDDManager) -> BDDManager.Node {
-        guard a.fate == b.fate else { return .true }
-        guard a.fate.getsThrough else { return .false }
-        var differ = BDDManager.Node.false
-        if let x = a.source, let y = b.source { differ = m.or(differ, addressesDiffer(x, y, space: space, manager: m)) }
-        if let x = a.destination, let y = b.destination { differ = m.or(differ, addressesDiffer(x, y, space: space, manager: m)) }
-        if let x = a.sourcePort, let y = b.sourcePort { differ = m.or(differ, portsDiffer(x, y, space: space, manager: m)) }
-        if let x = a.destinationPort, let y = b.destinationPort { differ = m.or(differ, portsDiffer(x, y, space: space, manager: m)) }
-        return differ
+    /// Sets whose union is the packets on which two observable outcomes differ. Two different
+    /// original fields (IPv6 MASQUERADE on loopback writes the destination into the source)
+    /// differ where some bit does: one small set per bit, because "source == destination" as
+    /// one BDD, with all source bits before all destination bits, is exponential in the width.
+    static func differences(_ a: Key, _ b: Key, space: PacketSpace, manager m: BDDManager) -> [BDDManager.Node] {
+        guard a.fate == b.fate else { return [.true] }
+        guard a.fate.getsThrough else { return [] }
+        func addresses(_ d: Direction) -> Int { d == .source ? space.sourceStart : space.destinationStart }
+        func ports(_ d: Direction) -> Int { d == .source ? space.sourcePortStart : space.destinationPortStart }
+        var parts: [BDDManager.Node] = []
+        func compare(_ x: AddressValue?, _ y: AddressValue?) {
+            guard let x, let y else { return }
+            switch (x, y) {
+            case let (.constant(p), .constant(q)):
+                if p != q { parts.append(.true) }
+            case let (.original(d), .constant(p)), let (.constant(p), .original(d)):
+                parts.append(p.family == space.family ? m.not(m.equals(field: addresses(d), width: space.addressBits, p.bits)) : .true)
+            case let (.original(d), .original(e)):
+                if d != e { parts += bitsDiffer(addresses(d), addresses(e), width: space.addressBits, manager: m) }
+            }
+        }
+        func compare(_ x: PortValue?, _ y: PortValue?) {
+            guard let x, let y else { return }
+            switch (x, y) {
+            case let (.constant(p), .constant(q)):
+                if p != q { parts.append(.true) }
+            case let (.original(d), .constant(p)), let (.constant(p), .original(d)):
+                parts.append(m.not(m.equals(field: ports(d), width: 16, UInt128(p))))
+            case let (.original(d), .original(e)):
+                if d != e { parts += bitsDiffer(ports(d), ports(e), width: 16, manager: m) }
+            }
+        }
+        compare(a.source, b.source)
+        compare(a.destination, b.destination)
+        compare(a.sourcePort, b.sourcePort)
+        compare(a.destinationPort, b.destinationPort)
+        return parts
     }
 
-    static func addressesDiffer(_ x: AddressValue, _ y: AddressValue, space: PacketSpace, manager m: BDDManager) -> BDDManager.Node {
-        func start(_ d: Direction) -> Int { d == .source ? space.sourceStart : space.destinationStart }
-        switch (x, y) {
-        case let (.constant(a), .constant(b)): return a == b ? .false : .true
-        case let (.original(d), .constant(a)), let (.constant(a), .original(d)):
-            guard a.family == space.family else { return .true }
-            return m.not(m.equals(field: start(d), width: space.addressBits, a.bits))
-        case let (.original(d), .original(e)):
-            return d == e ? .false : m.not(fieldsEqual(start(d), start(e), width: space.addressBits, manager: m))
+    /// For each bit, the set where the two fields differ in it.
+    static func bitsDiffer(_ a: Int, _ b: Int, width: Int, manager m: BDDManager) -> [BDDManager.Node] {
+        (0..<width).map { i in
+            m.or(m.and(m.variable(a + i), m.notVariable(b + i)), m.and(m.notVariable(a + i), m.variable(b + i)))
         }
-    }
-
-    static func portsDiffer(_ x: PortValue, _ y: PortValue, space: PacketSpace, manager m: BDDManager) -> BDDManager.Node {
-        func start(_ d: Direction) -> Int { d == .source ? space.sourcePortStart : space.destinationPortStart }
-        switch (x, y) {
-        case let (.constant(a), .constant(b)): return a == b ? .false : .true
-        case let (.original(d), .constant(p)), let (.constant(p), .original(d)):
-            return m.not(m.equals(field: start(d), width: 16, UInt128(p)))
-        case let (.original(d), .original(e)):
-            return d == e ? .false : m.not(fieldsEqual(start(d), start(e), width: 16, manager: m))
-        }
-    }
-
-    /// Bit-by-bit equality of two fields.
-    static func fieldsEqual(_ a: Int, _ b: Int, width: Int, manager m: BDDManager) -> BDDManager.Node {
-        var equal = BDDManager.Node.true
-        for i in (0..<width).reversed() {
-            let same = m.or(m.and(m.variable(a + i), m.variable(b + i)), m.and(m.notVariable(a + i), m.notVariable(b + i)))
-            equal = m.and(equal, same)
-        }
-        return equal
     }
 
     /// One concrete packet of a non-empty set, and where it arrives.

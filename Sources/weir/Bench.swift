@@ -3,6 +3,7 @@ import Foundation
 import WeirDriver
 import WeirModel
 import WeirSimulator
+import WeirVerifier
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -15,15 +16,19 @@ struct Bench: ParsableCommand {
             load: the compiled ruleset loaded into fresh namespaces (needs root, ip, nft, iptables-restore).
             simulate: simulated traversals per second on one thread, trace off, for the default policy
             and a policy of --simulate-publishes published ports.
+            verify: the equivalence proof of each size's iptables output against its nft batch (both read
+            back from their bytes), each size in a child process so its peak memory is its own; and the
+            proof against exhaustive simulation of a small domain.
             Examples:
               weir bench
               weir bench --publishes 1000 --publishes 50000 --runs 5
               weir bench --sections simulate
+              weir bench --sections verify --verify-publishes 10000
             """
     )
 
     enum Section: String, CaseIterable, ExpressibleByArgument {
-        case compile, load, simulate
+        case compile, load, simulate, verify
     }
 
     @Option(help: "Bridge networks in each generated policy.")
@@ -39,8 +44,19 @@ struct Bench: ParsableCommand {
     var loadPublishes: [Int] = [1000, 10_000, 50_000]
 
 
-    @Option(parsing: .upToNextOption, help: "The sections to run: compile, load, simulate (default: all).")
-    var sections: [Section] = Section.allCases
+    @Option(parsing: .upToNextOption, help: "The sections to run: compile, load, simulate, verify (default: compile load simulate).")
+    var sections: [Section] = [.compile, .load, .simulate]
+
+    @Option(help: "Published ports per policy for the verify benchmark (repeat for several sizes).")
+    var verifyPublishes: [Int] = [1000, 10_000, 50_000]
+
+    /// Internal: run one size of the verify benchmark on this policy and write the result to
+    /// --verify-child-output (the parent measures this process's peak memory).
+    @Option(help: .hidden)
+    var verifyChild: String?
+
+    @Option(help: .hidden)
+    var verifyChildOutput: String?
 
     @Option(help: "The default policy for the simulate benchmark.")
     var simulatePolicy = "Policies/docker-default.weir"
@@ -53,13 +69,18 @@ struct Bench: ParsableCommand {
 
     func validate() throws {
         guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
-        guard (publishes + loadPublishes + [simulatePublishes]).allSatisfy({ (1...192_000).contains($0) }) else {
+        guard (publishes + loadPublishes + verifyPublishes + [simulatePublishes]).allSatisfy({ (1...192_000).contains($0) }) else {
             throw ValidationError("publish counts must be 1...192000")
         }
         guard simulateSeconds > 0 else { throw ValidationError("--simulate-seconds must be positive") }
     }
 
     func run() throws {
+        if let verifyChild {
+            guard let verifyChildOutput else { throw ValidationError("--verify-child needs --verify-child-output") }
+            try verifyOneSize(policy: verifyChild, output: verifyChildOutput)
+            return
+        }
         let executable = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("weir-bench-\(getpid())").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -78,6 +99,11 @@ struct Bench: ParsableCommand {
         if sections.contains(.simulate) {
             if !first { print("") }
             try simulateBenchmark(directory: directory)
+            first = false
+        }
+        if sections.contains(.verify) {
+            if !first { print("") }
+            try verifyBenchmark(executable, directory: directory)
         }
     }
 
@@ -330,5 +356,227 @@ extension Bench {
             if case .dropped = traversal?.outcome { dropped &+= 1 }
         }
         return dropped
+    }
+}
+
+// MARK: Verify
+
+extension Bench {
+    /// Translation validation at each size: a child `weir bench --verify-child POLICY` compiles the
+    /// policy, reads its iptables output back with the importer and its batch with the decoder and
+    /// `NftLifting`, and runs `Verifier.check` on the two `--runs` times; the parent reports the
+    /// median proof time, the classes, and the child's peak memory (wait4), against the goals.
+    /// Then the proof against brute force: exhaustive simulation of a small domain.
+    func verifyBenchmark(_ executable: String, directory: String) throws {
+        print("verify: iptables output vs nft batch (each read back), \(networks) networks, median of \(runs) runs; "
+              + "goals: 10k <= 2 s, 50k <= 10 s, peak <= 1 GiB")
+        print(pad("publishes", 10) + pad("rules", 9) + pad("classes", 10) + pad("verify s", 10) + pad("child s", 9)
+              + pad("peak MiB", 10) + pad("time/goal", 11) + pad("memory/goal", 13) + "answer")
+        for count in verifyPublishes {
+            let policy = directory + "/verify-\(count).weir"
+            let output = directory + "/verify-\(count).result"
+            try BenchmarkPolicy.text(networks: networks, publishes: count, perContainer: 10)
+                .write(toFile: policy, atomically: true, encoding: .utf8)
+            let child = try measure(executable, ["bench", "--verify-child", policy, "--verify-child-output", output, "--runs", String(runs)])
+            let text = try String(contentsOfFile: output, encoding: .utf8)
+            var values: [String: String] = [:]
+            for line in text.split(separator: "\n") {
+                let parts = line.split(separator: "=", maxSplits: 1)
+                if parts.count == 2 { values[String(parts[0])] = String(parts[1]) }
+            }
+            let seconds = Double(values["seconds"] ?? "") ?? .nan
+            let goal = [10_000: 2.0, 50_000: 10.0][count]
+            let peakMiB = Double(child.peakKiB) / 1024
+            print(pad(String(count), 10) + pad(values["rules"] ?? "?", 9) + pad(values["classes"] ?? "?", 10)
+                  + pad(String(format: "%.3f", seconds), 10) + pad(String(format: "%.2f", child.wall), 9)
+                  + pad(String(format: "%.0f", peakMiB), 10)
+                  + pad(goal.map { String(format: "%.2f", seconds / $0) } ?? "-", 11)
+                  + pad(String(format: "%.2f", peakMiB / 1024), 13) + (values["answer"] ?? "?"))
+            fflush(nil)  // one row at a time, also when the output is a file
+        }
+        try bruteForceComparison()
+    }
+
+    /// One size, in the child: compile, read both artifacts back, prove them equivalent `runs` times.
+    func verifyOneSize(policy: String, output: String) throws {
+        let result = Compiler.compile(path: policy)
+        guard !result.hasErrors else {
+            printDiagnostics(result.diagnostics)
+            throw ExitCode(1)
+        }
+        let host: HostModel
+        switch RulesetSource.host(ofPolicy: policy) {
+        case .success(let value): host = value
+        case .failure(let error):
+            printDiagnostics(error.diagnostics)
+            throw ExitCode(1)
+        }
+        let lifted: (iptables: Ruleset, batch: Ruleset)
+        switch VerifyInputs.liftedArtifacts(of: result, policy: policy) {
+        case .success(let value): lifted = value
+        case .failure(let error):
+            printDiagnostics(error.diagnostics)
+            throw ExitCode(1)
+        }
+        var answers: [EquivalenceResult] = []
+        for _ in 0..<runs { answers.append(Verifier.check(lifted.iptables, lifted.batch, host: host)) }
+        answers.sort { $0.seconds < $1.seconds }
+        let median = answers[answers.count / 2]
+        let rules = lifted.iptables.tables.reduce(0) { $0 + $1.chains.reduce(0) { $0 + $1.rules.count } }
+        let answer = median.counterexample.map { "DIFFERENT: \($0)" } ?? "equivalent"
+        try "rules=\(rules)\nclasses=\(median.classes)\nseconds=\(median.seconds)\nanswer=\(answer)\n"
+            .write(toFile: output, atomically: true, encoding: .utf8)
+    }
+
+    /// The verifier against exhaustive simulation: the default policy's iptables output and batch
+    /// over a small domain of one representative per class of every field (what the brute-force
+    /// test does), then the size of that domain for the benchmark policies, where simulating it
+    /// is out of reach.
+    func bruteForceComparison() throws {
+        print("")
+        print("verify vs brute force: exhaustive simulation of one packet per class of each field (the classes of the "
+              + "rules' and host's prefixes, ports, protocols, interfaces, states), both sides")
+        print(pad("policy", 20) + pad("packets", 16) + pad("brute force s", 15) + pad("verify s", 10) + "brute/verify")
+        func load(_ path: String) throws -> (Ruleset, Ruleset, HostModel) {
+            let result = Compiler.compile(path: path)
+            guard !result.hasErrors, case .success(let host) = RulesetSource.host(ofPolicy: path),
+                  case .success(let lifted) = VerifyInputs.liftedArtifacts(of: result, policy: path) else {
+                throw ValidationError("\(path) does not compile or lift")
+            }
+            return (lifted.iptables, lifted.batch, host)
+        }
+        let (left, right, host) = try load(simulatePolicy)
+        var verifyTimes: [Double] = []
+        for _ in 0..<runs { verifyTimes.append(Verifier.check(left, right, host: host).seconds) }
+        let verify = verifyTimes.sorted()[verifyTimes.count / 2]
+        let domain = SmallDomain([left, right], host: host)
+        let l = Simulator(ruleset: left, host: host), r = Simulator(ruleset: right, host: host)
+        let start = DispatchTime.now().uptimeNanoseconds
+        var differing = 0
+        domain.forEach { packet, origin in
+            let a = ObservableOutcome(l.simulate(packet, from: origin, trace: false))
+            let b = ObservableOutcome(r.simulate(packet, from: origin, trace: false))
+            if a != b { differing += 1 }
+        }
+        let brute = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        let perPacket = brute / Double(max(domain.count, 1))
+        print(pad("default", 20) + pad(String(domain.count), 16) + pad(String(format: "%.3f", brute), 15)
+              + pad(String(format: "%.4f", verify), 10) + String(format: "%.2f", brute / verify)
+              + (differing == 0 ? "" : " (\(differing) packets differ!)"))
+        for count in verifyPublishes.prefix(1) {
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent("weir-bench-\(getpid())-brute-\(count).weir").path
+            try BenchmarkPolicy.text(networks: networks, publishes: count, perContainer: 10).write(toFile: path, atomically: true, encoding: .utf8)
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            let (left, right, host) = try load(path)
+            let domain = SmallDomain([left, right], host: host)
+            let estimate = Double(domain.count) * perPacket
+            print(pad("\(count) publishes", 20) + pad(String(domain.count), 16)
+                  + pad(String(format: "~%.0f h (est.)", estimate / 3600), 15) + "(not run)")
+        }
+    }
+
+    /// One packet per class of every field for IPv4 rulesets: the values each prefix, port
+    /// range, protocol, interface pattern and state set of the rules and the host (connected
+    /// prefixes, addresses, routes, 127/8) contains or misses alike are one class.
+    struct SmallDomain {
+        var origins: [Origin] = []
+        var addresses: [[IPAddress]] = [[], []]
+        var ports: [[UInt16]] = [[], []]
+        var transports: [TransportProtocol] = []
+
+        var count: Int {
+            let ported = transports.filter(\.hasPorts).count * ports[0].count * ports[1].count
+            let unported = transports.filter { !$0.hasPorts }.count
+            return origins.count * addresses[0].count * addresses[1].count * (ported + unported) * ConntrackState.allCases.count
+        }
+
+        /// One value per class: a sweep over the sets' ends keeps, for each stretch between two
+        /// ends, a hash of the sets that hold it (a random number per set, XORed in and out), and
+        /// the first value of each distinct hash stands for its class. O(n log n) for the
+        /// thousands of prefixes of a large policy.
+        static func representatives(_ sets: [ClosedRange<UInt128>], upper: UInt128) -> [UInt128] {
+            var generator = SplitMix(state: 0x5745_4952)
+            var events: [(at: UInt128, id: UInt64)] = [(0, 0)]
+            for s in sets {
+                let id = generator.next()
+                events.append((s.lowerBound, id))
+                if s.upperBound < upper { events.append((s.upperBound + 1, id)) }
+            }
+            events.sort { $0.at < $1.at }
+            var hash: UInt64 = 0
+            var seen = Set<UInt64>()
+            var out: [UInt128] = []
+            var i = 0
+            while i < events.count {
+                let at = events[i].at
+                while i < events.count && events[i].at == at { hash ^= events[i].id; i += 1 }
+                if seen.insert(hash).inserted { out.append(at) }
+            }
+            return out
+        }
+
+        init(_ rulesets: [Ruleset], host: HostModel) {
+            var addressSets: [[ClosedRange<UInt128>]] = [[], []], portSets: [[ClosedRange<UInt128>]] = [[], []]
+            var protocols = Set<TransportProtocol>([.tcp, .udp, .icmp])
+            var names = Set(host.interfaces.map(\.name) + ["weir~unknown"])
+            func index(_ d: Direction) -> Int { d == .source ? 0 : 1 }
+            for ruleset in rulesets {
+                for table in ruleset.tables where table.family == .ipv4 {
+                    for chain in table.chains {
+                        for rule in chain.rules {
+                            for match in rule.matches {
+                                switch match {
+                                case let .address(d, p, _): addressSets[index(d)].append(p.network.bits...p.last.bits)
+                                case let .port(d, range, _): portSets[index(d)].append(UInt128(range.first)...UInt128(range.last))
+                                case let .protocol(t, _): protocols.insert(t)
+                                case let .inInterface(n, _), let .outInterface(n, _): names.insert(n.isWildcard ? n.name + "~9" : n.name)
+                                default: break
+                                }
+                            }
+                            switch rule.target {
+                            case .dnat(let to):
+                                addressSets[1].append(to.address.bits...to.address.bits)
+                                if let p = to.ports { portSets[1].append(UInt128(p.first)...UInt128(p.first)) }
+                            case .snat(let to):
+                                addressSets[0].append(to.address.bits...to.address.bits)
+                                if let p = to.ports { portSets[0].append(UInt128(p.first)...UInt128(p.first)) }
+                            default: break
+                            }
+                        }
+                    }
+                }
+            }
+            var hostSets: [ClosedRange<UInt128>] = [IPAddress("127.0.0.0")!.bits...IPAddress("127.255.255.255")!.bits]
+            for i in host.interfaces {
+                for p in i.addresses where p.family == .ipv4 { hostSets += [p.network.bits...p.last.bits, p.address.bits...p.address.bits] }
+            }
+            for route in host.extraRoutes where route.destination.family == .ipv4 { hostSets.append(route.destination.network.bits...route.destination.last.bits) }
+            for d in 0..<2 {
+                addresses[d] = Self.representatives(addressSets[d] + hostSets, upper: UInt128(UInt32.max)).map { .v4(UInt32($0)) }
+                ports[d] = Self.representatives(portSets[d], upper: 65535).map { UInt16($0) }
+            }
+            protocols.insert(TransportProtocol(number: 47))
+            transports = protocols.sorted()
+            origins = names.sorted().map { Origin.interface($0) } + [.local]
+        }
+
+        func forEach(_ body: (Packet, Origin) -> Void) {
+            for origin in origins {
+                for source in addresses[0] {
+                    for destination in addresses[1] {
+                        for transport in transports {
+                            for sport in transport.hasPorts ? ports[0] : [0] {
+                                for dport in transport.hasPorts ? ports[1] : [0] {
+                                    for state in ConntrackState.allCases {
+                                        body(Packet(source: source, destination: destination, transport: transport,
+                                                    sourcePort: sport, destinationPort: dport, state: state), origin)
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 }
