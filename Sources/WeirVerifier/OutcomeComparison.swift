@@ -12,37 +12,21 @@ import WeirSimulator
 /// constant, so the difference is computed field by field, and only a non-empty one is a
 /// counterexample.
 enum OutcomeComparison {
-    /// An outcome with the drop location erased, and header values only when observable.
+    /// An outcome with header values only when they are observable.
     struct Key: Hashable {
-        var fate: ObservableFate
+        var fate: SymbolicOutcome.Fate
         var source: AddressValue?
         var destination: AddressValue?
         var sourcePort: PortValue?
         var destinationPort: PortValue?
 
         init(_ outcome: SymbolicOutcome) {
-            switch outcome.fate {
-            case .deliveredLocally: fate = .deliveredLocally
-            case .forwarded(let c): fate = .forwarded(c)
-            case .sent(let c): fate = .sent(c)
-            case .dropped: fate = .dropped
-            case .unroutable: fate = .unroutable
-            }
+            fate = outcome.fate
             if fate.getsThrough {
                 source = outcome.source
                 destination = outcome.destination
                 sourcePort = outcome.sourcePort
                 destinationPort = outcome.destinationPort
-            }
-        }
-    }
-
-    enum ObservableFate: Hashable {
-        case deliveredLocally, forwarded(Int), sent(Int), dropped, unroutable
-        var getsThrough: Bool {
-            switch self {
-            case .deliveredLocally, .forwarded, .sent: true
-            case .dropped, .unroutable: false
             }
         }
     }

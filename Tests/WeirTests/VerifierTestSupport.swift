@@ -25,29 +25,21 @@ enum VerifierSupport {
 
     static var seedLine: String { "seed \(seed) (0x\(String(seed, radix: 16))); replay with WEIR_VERIFY_SEED=\(seed)" }
 
-    /// SplitMix64: the same sequence on every platform, so a printed seed replays a run.
-    struct Random: RandomNumberGenerator {
-        var state: UInt64
-        init(seed: UInt64) { state = seed }
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        /// Uniform in `0..<bound` (bound > 0).
-        mutating func below(_ bound: Int) -> Int { Int(next(upperBound: UInt64(bound))) }
-        mutating func chance(_ percent: Int) -> Bool { below(100) < percent }
-        mutating func pick<T>(_ items: [T]) -> T { items[below(items.count)] }
-        /// An independent stream for item `index`, so skipping items never shifts the others.
-        static func stream(_ seed: UInt64, _ salt: UInt64, _ index: Int) -> Random {
-            var r = Random(seed: seed ^ (salt &* 0xD1B5_4A32_D192_ED03) ^ (UInt64(index) &* 0x9E37_79B9_7F4A_7C15))
-            _ = r.next()
-            return r
-        }
-    }
+    /// SplitMix64 (the mutation fuzzer's): the same sequence on every platform, so a printed
+    /// seed replays a run.
+    typealias Random = MutationRobustnessTests.SplitMix64
+}
 
+extension MutationRobustnessTests.SplitMix64 {
+    /// An independent stream for item `index`, so skipping items never shifts the others.
+    static func stream(_ seed: UInt64, _ salt: UInt64, _ index: Int) -> Self {
+        var r = Self(seed: seed ^ (salt &* 0xD1B5_4A32_D192_ED03) ^ (UInt64(index) &* 0x9E37_79B9_7F4A_7C15))
+        _ = r.next()
+        return r
+    }
+}
+
+extension VerifierSupport {
     // MARK: Running the verifier
 
     /// Seconds one `Verifier.check` may take (`WEIR_VERIFY_TIMEOUT`, default 60; the checks of
