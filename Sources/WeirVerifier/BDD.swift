@@ -34,9 +34,10 @@ public final class BDDManager {
     /// at most half full.
     private var buckets: Buffer<Int32>
     /// The computed table of `ite`: direct-mapped and lossy (a collision overwrites), as BDD
-    /// packages do, so its memory is bounded; a slot holds (f, g, h) and the result.
-    private let iteTable: Buffer<SIMD4<Int32>>
-    private static let iteSlots = 1 << 20
+    /// packages do, so its memory is bounded; a slot holds (f, g, h) and the result. It grows
+    /// with the unique table (emptied then), up to `maxIteSlots`.
+    private var iteTable: Buffer<SIMD4<Int32>>
+    private static let maxIteSlots = 1 << 23
 
     /// A growable buffer of plain values.
     private struct Buffer<Element> {
@@ -89,8 +90,8 @@ public final class BDDManager {
     public init() {
         entries = Buffer(repeating: Entry(variable: .max, low: 0, high: 0), count: 2)
         entries[1] = Entry(variable: .max, low: 1, high: 1)
-        buckets = Buffer(repeating: -1, count: 1 << 12)
-        iteTable = Buffer(repeating: SIMD4(-1, -1, -1, -1), count: Self.iteSlots)
+        buckets = Buffer(repeating: -1, count: 1 << 18)
+        iteTable = Buffer(repeating: SIMD4(-1, -1, -1, -1), count: 1 << 18)
     }
 
     /// How many nodes the manager holds (terminals included).
@@ -106,7 +107,7 @@ public final class BDDManager {
     public func and(_ f: Node, _ g: Node) -> Node { Node(index: ite(f.index, g.index, 0)) }
     public func or(_ f: Node, _ g: Node) -> Node { Node(index: ite(f.index, 1, g.index)) }
     /// `f` and not `g`.
-    public func minus(_ f: Node, _ g: Node) -> Node { and(f, not(g)) }
+    public func minus(_ f: Node, _ g: Node) -> Node { Node(index: ite(g.index, 0, f.index)) }
     public func ifThenElse(_ f: Node, _ g: Node, _ h: Node) -> Node { Node(index: ite(f.index, g.index, h.index)) }
 
     /// Whether `f` ⊆ `g`.
@@ -133,6 +134,10 @@ public final class BDDManager {
     private func grow() {
         buckets.free()
         buckets = Buffer(repeating: -1, count: buckets.count * 2)
+        if iteTable.count < min(buckets.count, Self.maxIteSlots) {
+            iteTable.free()
+            iteTable = Buffer(repeating: SIMD4(-1, -1, -1, -1), count: min(buckets.count, Self.maxIteSlots))
+        }
         let mask = buckets.count - 1
         for index in 2..<entries.count {
             let e = entries[index]
@@ -147,7 +152,7 @@ public final class BDDManager {
         if f == 0 { return h }
         if g == h { return g }
         if g == 1 && h == 0 { return f }
-        let slot = Self.mix(f, g, h) & (Self.iteSlots - 1)
+        let slot = Self.mix(f, g, h) & (iteTable.count - 1)
         let cached = iteTable[slot]
         if cached.x == f && cached.y == g && cached.z == h { return cached.w }
         let top = min(entries[Int(f)].variable, entries[Int(g)].variable, entries[Int(h)].variable)
@@ -164,19 +169,54 @@ public final class BDDManager {
         return entry.variable == variable ? (entry.low, entry.high) : (node, node)
     }
 
-    /// ∃ variables in `range`: forgets those variables (used when NAT overwrites a field).
+    /// ∃ variables in `range`: forgets those variables.
     public func exists(_ f: Node, variables range: Range<Int>) -> Node {
+        exists(f) { range.contains($0) }
+    }
+
+    /// ∃ the variables `quantified` holds for: forgets them (a NAT target overwriting a field).
+    public func exists(_ f: Node, where quantified: (Int) -> Bool) -> Node {
+        var memo: [Int32: Int32] = [:]
+        return Node(index: exists(f.index, quantified, &memo))
+    }
+
+    /// `exists(_:where:)` with its answer kept: `quantifier` names the set of variables
+    /// `quantified` holds for (the same name, the same set), and asking again for the same
+    /// set and quantifier costs a lookup.
+    public func exists(_ f: Node, quantifier: Int, where quantified: (Int) -> Bool) -> Node {
+        let key = SIMD2(f.index, Int32(quantifier))
+        if let known = existsAnswers[key] { return Node(index: known) }
+        let result = exists(f, where: quantified)
+        existsAnswers[key] = result.index
+        return result
+    }
+
+    private var existsAnswers: [SIMD2<Int32>: Int32] = [:]
+
+    /// `f` with variable `v` fixed to `value` (its cofactor).
+    public func restrict(_ f: Node, variable v: Int, to value: Bool) -> Node {
         var memo: [Int32: Int32] = [:]
         func walk(_ node: Int32) -> Int32 {
             if node <= 1 { return node }
-            if let done = memo[node] { return done }
             let entry = entries[Int(node)]
-            let low = walk(entry.low), high = walk(entry.high)
-            let result = range.contains(Int(entry.variable)) ? ite(low, 1, high) : make(entry.variable, low, high)
+            if entry.variable > Int32(v) { return node }
+            if entry.variable == Int32(v) { return value ? entry.high : entry.low }
+            if let done = memo[node] { return done }
+            let result = make(entry.variable, walk(entry.low), walk(entry.high))
             memo[node] = result
             return result
         }
         return Node(index: walk(f.index))
+    }
+
+    private func exists(_ node: Int32, _ quantified: (Int) -> Bool, _ memo: inout [Int32: Int32]) -> Int32 {
+        if node <= 1 { return node }
+        if let done = memo[node] { return done }
+        let entry = entries[Int(node)]
+        let low = exists(entry.low, quantified, &memo), high = exists(entry.high, quantified, &memo)
+        let result = quantified(Int(entry.variable)) ? ite(low, 1, high) : make(entry.variable, low, high)
+        memo[node] = result
+        return result
     }
 
     /// One assignment in `f` (variables it does not constrain are false), or nil for the empty set.

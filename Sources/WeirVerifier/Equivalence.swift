@@ -111,8 +111,9 @@ public enum Verifier {
         for family in Family.allCases {
             let manager = BDDManager()
             let space = PacketSpace(family: family, rulesets: [left, right], host: host)
-            let l = SymbolicTraversal(ruleset: left, host: host, space: space, manager: manager).classes()
-            let r = SymbolicTraversal(ruleset: right, host: host, space: space, manager: manager).classes()
+            let cache = SymbolicCache()
+            let l = SymbolicTraversal(ruleset: left, host: host, space: space, manager: manager, cache: cache).classes()
+            let r = SymbolicTraversal(ruleset: right, host: host, space: space, manager: manager, cache: cache).classes()
             classes += l.count + r.count
             if let found = OutcomeComparison.firstDifference(l, r, space: space, manager: manager) {
                 return EquivalenceResult(counterexample: found, classes: classes, seconds: clock.duration(to: .now).seconds)

@@ -3,132 +3,56 @@ import WeirSimulator
 
 /// Compares two rulesets' outcome classes and finds a packet they treat differently.
 ///
-/// Outcomes are first grouped by what is observable (the fate without the drop location, and
-/// the final header values only when the packet gets through). BDDs are canonical, so when
-/// both sides send exactly the same packets to every observable outcome the node indices are
-/// equal and the check is done. Otherwise the packets in the symmetric difference are examined
-/// against the other side's classes: a header value written as "the arriving destination" on
-/// one side and as a constant on the other agree on the packets whose destination is that
-/// constant, so the difference is computed field by field, and only a non-empty one is a
-/// counterexample.
+/// Each class is a relation between arriving packets and their final headers, and a ruleset
+/// gives every arriving packet exactly one fate and one final header. So two rulesets agree on
+/// every packet iff, fate by fate, their relations are equal — and BDDs are canonical, so that
+/// is one comparison of node indices per fate. Where a fate's relations differ, every
+/// arriving packet in the difference is a counterexample: it ends with that fate and header on
+/// one side and not on the other.
 enum OutcomeComparison {
-    /// An outcome with header values only when they are observable.
-    struct Key: Hashable {
-        var fate: SymbolicOutcome.Fate
-        var source: AddressValue?
-        var destination: AddressValue?
-        var sourcePort: PortValue?
-        var destinationPort: PortValue?
-
-        init(_ outcome: SymbolicOutcome) {
-            fate = outcome.fate
-            if fate.getsThrough {
-                source = outcome.source
-                destination = outcome.destination
-                sourcePort = outcome.sourcePort
-                destinationPort = outcome.destinationPort
-            }
-        }
-    }
-
     static func firstDifference(_ left: [OutcomeClass], _ right: [OutcomeClass], space: PacketSpace, manager m: BDDManager) -> Counterexample? {
-        func grouped(_ classes: [OutcomeClass]) -> [Key: BDDManager.Node] {
-            var out: [Key: BDDManager.Node] = [:]
-            for c in classes { out[Key(c.outcome), default: .false] = m.or(out[Key(c.outcome), default: .false], c.packets) }
+        func grouped(_ classes: [OutcomeClass]) -> [OutcomeClass.Fate: BDDManager.Node] {
+            var out: [OutcomeClass.Fate: BDDManager.Node] = [:]
+            for c in classes { out[c.fate] = m.or(out[c.fate, default: .false], c.packets) }
             return out
         }
         let l = grouped(left), r = grouped(right)
-        let keys = Set(l.keys).union(r.keys)
-        let unequal = keys.filter { l[$0, default: .false] != r[$0, default: .false] }
-        guard !unequal.isEmpty else { return nil }
-        // Only the packets whose key differs between the sides can differ.
-        let suspects = unequal.reduce(BDDManager.Node.false) { m.or($0, m.and(l[$1, default: .false], m.not(r[$1, default: .false]))) }
-        let leftSuspects = left.filter { !m.and($0.packets, suspects).isFalse }
-        let rightSuspects = right.filter { !m.and($0.packets, suspects).isFalse }
-        for a in leftSuspects {
-            let mine = m.and(a.packets, suspects)
-            for b in rightSuspects {
-                let both = m.and(mine, b.packets)
-                if both.isFalse { continue }
-                for part in differences(Key(a.outcome), Key(b.outcome), space: space, manager: m) {
-                    let differing = m.and(both, part)
-                    guard !differing.isFalse, let witness = packet(in: differing, space: space, manager: m) else { continue }
-                    return Counterexample(packet: witness.packet, origin: witness.origin,
-                                          left: a.outcome.concrete(for: witness.packet, space: space),
-                                          right: b.outcome.concrete(for: witness.packet, space: space))
-                }
-            }
+        var differing = BDDManager.Node.false
+        for fate in Set(l.keys).union(r.keys) {
+            let a = l[fate, default: .false], b = r[fate, default: .false]
+            if a == b { continue }
+            differing = m.or(differing, m.or(m.minus(a, b), m.minus(b, a)))
         }
-        return nil
+        guard !differing.isFalse,
+              let witness = packet(in: m.exists(differing, where: space.isRewrite), space: space, manager: m) else { return nil }
+        func outcome(_ classes: [OutcomeClass]) -> ObservableOutcome? {
+            classes.lazy.compactMap { $0.outcome(for: witness.packet, from: witness.origin, space: space, manager: m) }.first
+        }
+        guard let a = outcome(left), let b = outcome(right) else { return nil }
+        return Counterexample(packet: witness.packet, origin: witness.origin, left: a, right: b)
     }
 
-    /// Sets whose union is the packets on which two observable outcomes differ. Two different
-    /// original fields (IPv6 MASQUERADE on loopback writes the destination into the source)
-    /// differ where some bit does: one small set per bit, because "source == destination" as
-    /// one BDD, with all source bits before all destination bits, is exponential in the width.
-    static func differences(_ a: Key, _ b: Key, space: PacketSpace, manager m: BDDManager) -> [BDDManager.Node] {
-        guard a.fate == b.fate else { return [.true] }
-        guard a.fate.getsThrough else { return [] }
-        func addresses(_ d: Direction) -> Int { d == .source ? space.sourceStart : space.destinationStart }
-        func ports(_ d: Direction) -> Int { d == .source ? space.sourcePortStart : space.destinationPortStart }
-        var parts: [BDDManager.Node] = []
-        func compare(_ x: AddressValue?, _ y: AddressValue?) {
-            guard let x, let y else { return }
-            switch (x, y) {
-            case let (.constant(p), .constant(q)):
-                if p != q { parts.append(.true) }
-            case let (.original(d), .constant(p)), let (.constant(p), .original(d)):
-                parts.append(p.family == space.family ? m.not(m.equals(field: addresses(d), width: space.addressBits, p.bits)) : .true)
-            case let (.original(d), .original(e)):
-                if d != e { parts += bitsDiffer(addresses(d), addresses(e), width: space.addressBits, manager: m) }
-            }
-        }
-        func compare(_ x: PortValue?, _ y: PortValue?) {
-            guard let x, let y else { return }
-            switch (x, y) {
-            case let (.constant(p), .constant(q)):
-                if p != q { parts.append(.true) }
-            case let (.original(d), .constant(p)), let (.constant(p), .original(d)):
-                parts.append(m.not(m.equals(field: ports(d), width: 16, UInt128(p))))
-            case let (.original(d), .original(e)):
-                if d != e { parts += bitsDiffer(ports(d), ports(e), width: 16, manager: m) }
-            }
-        }
-        compare(a.source, b.source)
-        compare(a.destination, b.destination)
-        compare(a.sourcePort, b.sourcePort)
-        compare(a.destinationPort, b.destinationPort)
-        return parts
-    }
-
-    /// For each bit, the set where the two fields differ in it.
-    static func bitsDiffer(_ a: Int, _ b: Int, width: Int, manager m: BDDManager) -> [BDDManager.Node] {
-        (0..<width).map { i in
-            m.or(m.and(m.variable(a + i), m.notVariable(b + i)), m.and(m.notVariable(a + i), m.variable(b + i)))
-        }
-    }
-
-    /// One concrete packet of a non-empty set, and where it arrives.
-    /// Prefers what a reader expects: a new connection, over tcp or udp, from an interface.
+    /// One concrete arriving packet of a non-empty set (over the arriving fields), and where it
+    /// arrives. Prefers what a reader expects: a new connection, over tcp or udp, from an interface.
     static func packet(in set: BDDManager.Node, space: PacketSpace, manager m: BDDManager) -> (packet: Packet, origin: Origin)? {
-        let new = m.equals(field: space.stateStart, width: 3, UInt128(PacketSpace.stateIndex(.new)))
-        let received = m.not(m.equals(field: space.inInterfaceStart, width: space.interfaceBits, 0))
-        func proto(_ p: TransportProtocol) -> BDDManager.Node { m.equals(field: space.protocolStart, width: 8, UInt128(p.number)) }
+        let new = m.equals(space.state, UInt128(PacketSpace.stateIndex(.new)))
+        let received = m.not(m.equals(space.inInterface, 0))
+        func proto(_ p: TransportProtocol) -> BDDManager.Node { m.equals(space.transportProtocol, UInt128(p.number)) }
         let preferences = [m.and(new, m.and(received, proto(.tcp))), m.and(new, proto(.tcp)), m.and(new, proto(.udp)), new, .true]
         guard let preferred = preferences.lazy.map({ m.and(set, $0) }).first(where: { !$0.isFalse }),
               let assignment = m.anyMember(preferred) else { return nil }
-        func field(_ start: Int, _ width: Int) -> UInt128 {
-            (0..<width).reduce(UInt128(0)) { $0 << 1 | (assignment[start + $1] == true ? 1 : 0) }
+        func field(_ f: PacketSpace.Field) -> UInt128 {
+            (0..<f.width).reduce(UInt128(0)) { $0 << 1 | (assignment[f.variable($1)] == true ? 1 : 0) }
         }
         let family = space.family
-        let inClass = Int(field(space.inInterfaceStart, space.interfaceBits))
-        let stateIndex = Int(field(space.stateStart, 3))
+        let inClass = Int(field(space.inInterface))
+        let stateIndex = Int(field(space.state))
         guard inClass < space.interfaces.count, stateIndex < ConntrackState.allCases.count else { return nil }
-        let packet = Packet(source: IPAddress(family: family, bits: field(space.sourceStart, space.addressBits)),
-                            destination: IPAddress(family: family, bits: field(space.destinationStart, space.addressBits)),
-                            transport: TransportProtocol(number: UInt8(field(space.protocolStart, 8))),
-                            sourcePort: UInt16(field(space.sourcePortStart, 16)),
-                            destinationPort: UInt16(field(space.destinationPortStart, 16)),
+        let packet = Packet(source: IPAddress(family: family, bits: field(space.source.arriving)),
+                            destination: IPAddress(family: family, bits: field(space.destination.arriving)),
+                            transport: TransportProtocol(number: UInt8(field(space.transportProtocol))),
+                            sourcePort: UInt16(field(space.sourcePort.arriving)),
+                            destinationPort: UInt16(field(space.destinationPort.arriving)),
                             state: ConntrackState.allCases[stateIndex])
         return (packet, inClass == 0 ? .local : .interface(space.representative(ofClass: inClass)))
     }
@@ -146,21 +70,27 @@ extension PacketSpace {
         return prefix + "weir\(n)"
     }
 
-    /// Whether a concrete packet arriving from `origin` is in `set`.
-    public func contains(_ set: BDDManager.Node, packet: Packet, origin: Origin, manager: BDDManager) -> Bool {
-        let inClass: Int = switch origin {
+    /// The in-interface class of an origin (0: a local process).
+    public func inputClass(_ origin: Origin) -> Int {
+        switch origin {
         case .local: 0
         case .interface(let name): interfaceClass(name)
         }
-        let fields: [(start: Int, width: Int, value: UInt128)] = [
-            (inInterfaceStart, interfaceBits, UInt128(inClass)), (outInterfaceStart, interfaceBits, 0),
-            (sourceStart, addressBits, packet.source.bits), (destinationStart, addressBits, packet.destination.bits),
-            (protocolStart, 8, UInt128(packet.transport.number)), (sourcePortStart, 16, UInt128(packet.sourcePort)),
-            (destinationPortStart, 16, UInt128(packet.destinationPort)), (stateStart, 3, UInt128(PacketSpace.stateIndex(packet.state))),
-        ].sorted { $0.start < $1.start }
-        return manager.contains(set) { variable in
-            guard let f = fields.last(where: { $0.start <= variable }), variable < f.start + f.width else { return false }
-            return (f.value >> UInt128(f.width - 1 - (variable - f.start))) & 1 == 1
-        }
+    }
+
+    /// The one arriving packet (its current header unconstrained) with no out interface.
+    public func arrivingSet(_ packet: Packet, input: Int, manager m: BDDManager) -> BDDManager.Node {
+        let fields: [(Field, UInt128)] = [
+            (source.arriving, packet.source.bits), (destination.arriving, packet.destination.bits),
+            (transportProtocol, UInt128(packet.transport.number)),
+            (sourcePort.arriving, UInt128(packet.sourcePort)), (destinationPort.arriving, UInt128(packet.destinationPort)),
+            (state, UInt128(PacketSpace.stateIndex(packet.state))), (inInterface, UInt128(input)), (outInterface, 0),
+        ]
+        return fields.reduce(BDDManager.Node.true) { m.and($0, m.equals($1.0, $1.1)) }
+    }
+
+    /// Whether a concrete packet arriving from `origin` is in `set` (with some current header).
+    public func contains(_ set: BDDManager.Node, packet: Packet, origin: Origin, manager: BDDManager) -> Bool {
+        !manager.and(set, arrivingSet(packet, input: inputClass(origin), manager: manager)).isFalse
     }
 }

@@ -1,14 +1,52 @@
 import WeirModel
 import WeirSimulator
 
-/// The variables of symbolic IPv4/IPv6 packets of one family, most significant bit first:
-/// source and destination address, protocol, source and destination port, conntrack state,
-/// in-interface class, out-interface class (interfaces last: with them first, every set split
-/// at the top by interface and Docker-sized rulesets took 1.6 times as long). Interfaces are finite classes: every name a rule or
-/// the host mentions, one representative per wildcard prefix for the names no rule lists
-/// (`eth*`), one for any other name (`*`), and "none" (no interface: a locally sent packet's
-/// input, a received packet's output before routing).
+/// The variables of symbolic IPv4/IPv6 packets of one family.
+///
+/// A set of packets on a path is a relation between the packet as it arrived and its header
+/// now, after NAT. Each field NAT can rewrite (addresses and ports) has its arriving copy, a
+/// "rewritten" flag and a current copy: flag 0 means the current value is the arriving one
+/// (and the current copy is all zeros), flag 1 that it is the current copy, which then differs
+/// from the arriving value. So every (arriving, current) pair has one encoding and sets stay
+/// canonical, and an unrewritten packet costs nothing in the current copies.
+///
+/// Order, first tested first: the protocol, the destination port (flag, current, arriving),
+/// the current destination address (flag, current), the source port and the source address
+/// (flag, current, arriving each), the arriving destination address, the conntrack state, the
+/// in-interface class, the out-interface class. What one published port's rules decide (its
+/// protocol and port, and its DNAT's current port and address) thus sits at the top, above
+/// what all of them share (the local addresses Docker's DNAT applies to, the sources, states
+/// and interfaces), so each port costs its own few nodes and operations on it stay shallow.
+/// Interfaces come last: with them first, every set split at the top by interface.
+///
+/// Interfaces are finite classes: every name a rule or the host mentions, one representative
+/// per wildcard prefix for the names no rule lists (`eth*`), one for any other name (`*`), and
+/// "none" (no interface: a locally sent packet's input, a received packet's output before
+/// routing).
 public struct PacketSpace: Sendable {
+    /// Where a field's bits are: bit i (most significant first) is variable `start + i`.
+    public struct Field: Sendable, Hashable {
+        public let start: Int
+        public let width: Int
+
+        public func variable(_ bit: Int) -> Int { start + bit }
+
+        /// The bit of this field a variable holds, if it holds one.
+        public func bit(of variable: Int) -> Int? {
+            (start..<start + width).contains(variable) ? variable - start : nil
+        }
+    }
+
+    /// A field NAT can rewrite: its arriving copy, the flag "rewritten", the current copy.
+    public struct Rewritable: Sendable, Hashable {
+        public let arriving: Field
+        public let flag: Int
+        public let current: Field
+
+        /// Whether a variable is the flag or a bit of the current copy.
+        public func isRewrite(_ variable: Int) -> Bool { variable == flag || current.bit(of: variable) != nil }
+    }
+
     public let family: Family
     /// Interface classes; index 0 is "none".
     public let interfaces: [String]
@@ -45,16 +83,36 @@ public struct PacketSpace: Sendable {
         addressBits = family.bitWidth
     }
 
-    // Variable layout.
-    public var sourceStart: Int { 0 }
-    public var destinationStart: Int { sourceStart + addressBits }
-    public var protocolStart: Int { destinationStart + addressBits }
-    public var sourcePortStart: Int { protocolStart + 8 }
-    public var destinationPortStart: Int { sourcePortStart + 16 }
-    public var stateStart: Int { destinationPortStart + 16 }
-    public var inInterfaceStart: Int { stateStart + 3 }
-    public var outInterfaceStart: Int { inInterfaceStart + interfaceBits }
-    public var variableCount: Int { outInterfaceStart + interfaceBits }
+    // Variable layout (see the type's comment).
+    private var a: Int { addressBits }
+    public var transportProtocol: Field { Field(start: 0, width: 8) }
+    public var destinationPort: Rewritable {
+        Rewritable(arriving: Field(start: 25, width: 16), flag: 8, current: Field(start: 9, width: 16))
+    }
+    public var destination: Rewritable {
+        Rewritable(arriving: Field(start: 3 * a + 76, width: a), flag: 41, current: Field(start: 42, width: a))
+    }
+    public var sourcePort: Rewritable {
+        Rewritable(arriving: Field(start: a + 59, width: 16), flag: a + 42, current: Field(start: a + 43, width: 16))
+    }
+    public var source: Rewritable {
+        Rewritable(arriving: Field(start: 2 * a + 76, width: a), flag: a + 75, current: Field(start: a + 76, width: a))
+    }
+    public var state: Field { Field(start: 4 * a + 76, width: 3) }
+    public var inInterface: Field { Field(start: 4 * a + 79, width: interfaceBits) }
+    public var outInterface: Field { Field(start: 4 * a + 79 + interfaceBits, width: interfaceBits) }
+    public var variableCount: Int { 4 * a + 79 + 2 * interfaceBits }
+
+    /// The fields NAT can rewrite.
+    public var rewritable: [Rewritable] { [source, destination, sourcePort, destinationPort] }
+
+    /// Whether a variable is a rewritten flag or a bit of a current copy.
+    public func isRewrite(_ variable: Int) -> Bool {
+        variable == destinationPort.flag || destinationPort.current.bit(of: variable) != nil
+            || variable == destination.flag || destination.current.bit(of: variable) != nil
+            || variable == sourcePort.flag || sourcePort.current.bit(of: variable) != nil
+            || variable == source.flag || source.current.bit(of: variable) != nil
+    }
 
     /// The class a concrete interface name falls in (nil: none).
     public func interfaceClass(_ name: String?) -> Int {
@@ -77,6 +135,69 @@ public struct PacketSpace: Sendable {
 
     /// The index of a conntrack state in the 3-bit state field.
     public static func stateIndex(_ state: ConntrackState) -> Int { ConntrackState.allCases.firstIndex(of: state)! }
+
+    /// The variables' values for a packet that arrived as `packet` on the in-interface class
+    /// `input` (0: sent locally), has the out-interface class `output`, and whose header is now
+    /// `current` (nil: unchanged).
+    public func assignment(_ packet: Packet, input: Int, output: Int = 0, current: Packet? = nil) -> (Int) -> Bool {
+        let now = current ?? packet
+        var fields: [(Field, UInt128)] = [
+            (transportProtocol, UInt128(packet.transport.number)), (state, UInt128(Self.stateIndex(packet.state))),
+            (inInterface, UInt128(input)), (outInterface, UInt128(output)),
+        ]
+        var flags: [Int] = []
+        for (field, was, now) in [(source, packet.source.bits, now.source.bits), (destination, packet.destination.bits, now.destination.bits),
+                                  (sourcePort, UInt128(packet.sourcePort), UInt128(now.sourcePort)),
+                                  (destinationPort, UInt128(packet.destinationPort), UInt128(now.destinationPort))] {
+            fields.append((field.arriving, was))
+            if was != now {
+                flags.append(field.flag)
+                fields.append((field.current, now))
+            }
+        }
+        var bits = [Bool](repeating: false, count: variableCount)
+        for (field, value) in fields {
+            for bit in 0..<field.width { bits[field.variable(bit)] = (value >> UInt128(field.width - 1 - bit)) & 1 == 1 }
+        }
+        for flag in flags { bits[flag] = true }
+        return { bits[$0] }
+    }
+}
+
+extension BDDManager {
+    /// The set where a field equals `value`.
+    public func equals(_ field: PacketSpace.Field, _ value: UInt128) -> Node {
+        equals(field: field.start, width: field.width, value)
+    }
+
+    /// The set where a field's top `length` bits equal those of `value`.
+    public func prefix(_ field: PacketSpace.Field, _ value: UInt128, length: Int) -> Node {
+        prefix(field: field.start, width: field.width, value, length: length)
+    }
+
+    /// The set where a field is in `low...high`.
+    public func range(_ field: PacketSpace.Field, _ low: UInt128, _ high: UInt128) -> Node {
+        range(field: field.start, width: field.width, low, high)
+    }
+
+    /// The set where a rewritable field's current value is in `set(field)`: the current copy's
+    /// where it was rewritten, the arriving copy's where it was not.
+    public func current(_ field: PacketSpace.Rewritable, _ set: (PacketSpace.Field) -> Node) -> Node {
+        ifThenElse(variable(field.flag), set(field.current), set(field.arriving))
+    }
+
+    /// The canonical set where a rewritable field's current value is `value`: not rewritten
+    /// where it arrived with `value`, rewritten to `value` elsewhere.
+    public func currentEquals(_ field: PacketSpace.Rewritable, _ value: UInt128) -> Node {
+        let kept = and(notVariable(field.flag), and(equals(field.current, 0), equals(field.arriving, value)))
+        let written = and(variable(field.flag), and(equals(field.current, value), not(equals(field.arriving, value))))
+        return or(kept, written)
+    }
+
+    /// Every rewritable field not rewritten (the canonical "current = arriving").
+    public func unchanged(_ space: PacketSpace) -> Node {
+        space.rewritable.reduce(Node.true) { and($0, and(notVariable($1.flag), equals($1.current, 0))) }
+    }
 }
 
 /// Turns model matches into sets of packets.
@@ -105,26 +226,25 @@ public struct MatchEncoder {
         let m = manager
         switch match {
         case let .inInterface(name, negated):
-            return negate(interfaces(name, field: space.inInterfaceStart), negated)
+            return negate(interfaces(name, field: space.inInterface), negated)
         case let .outInterface(name, negated):
-            return negate(interfaces(name, field: space.outInterfaceStart), negated)
+            return negate(interfaces(name, field: space.outInterface), negated)
         case let .address(direction, prefix, negated):
             guard prefix.family == space.family else { return negated ? .true : .false }
-            let start = direction == .source ? space.sourceStart : space.destinationStart
-            return negate(m.prefix(field: start, width: space.addressBits, prefix.address.bits, length: prefix.length), negated)
+            let field = direction == .source ? space.source : space.destination
+            return negate(m.current(field) { m.prefix($0, prefix.address.bits, length: prefix.length) }, negated)
         case let .protocol(transport, negated):
-            return negate(m.equals(field: space.protocolStart, width: 8, UInt128(transport.number)), negated)
+            return negate(m.equals(space.transportProtocol, UInt128(transport.number)), negated)
         case let .port(direction, range, negated):
-            let start = direction == .source ? space.sourcePortStart : space.destinationPortStart
-            let inRange = m.range(field: start, width: 16, UInt128(range.first), UInt128(range.last))
+            let field = direction == .source ? space.sourcePort : space.destinationPort
+            let inRange = m.current(field) { m.range($0, UInt128(range.first), UInt128(range.last)) }
             // A port match never holds for a protocol without ports, negated or not.
             return m.and(hasPorts, negate(inRange, negated))
         case let .conntrackState(states, negated):
-            let any = states.reduce(BDDManager.Node.false) { m.or($0, m.equals(field: space.stateStart, width: 3, UInt128(PacketSpace.stateIndex($1)))) }
+            let any = states.reduce(BDDManager.Node.false) { m.or($0, m.equals(space.state, UInt128(PacketSpace.stateIndex($1)))) }
             return negate(any, negated)
         case let .addressType(direction, type, negated):
-            let start = direction == .source ? space.sourceStart : space.destinationStart
-            return negate(addresses(ofType: type, field: start), negated)
+            return negate(m.current(direction == .source ? space.source : space.destination) { addresses(ofType: type, field: $0) }, negated)
         case .comment:
             return .true
         }
@@ -134,29 +254,29 @@ public struct MatchEncoder {
 
     var hasPorts: BDDManager.Node {
         [TransportProtocol.tcp, .udp, .sctp].reduce(BDDManager.Node.false) {
-            manager.or($0, manager.equals(field: space.protocolStart, width: 8, UInt128($1.number)))
+            manager.or($0, manager.equals(space.transportProtocol, UInt128($1.number)))
         }
     }
 
-    private func interfaces(_ name: InterfaceName, field: Int) -> BDDManager.Node {
+    private func interfaces(_ name: InterfaceName, field: PacketSpace.Field) -> BDDManager.Node {
         space.interfaces.indices.filter { space.pattern(name, matchesClass: $0) }.reduce(BDDManager.Node.false) {
-            manager.or($0, manager.equals(field: field, width: space.interfaceBits, UInt128($1)))
+            manager.or($0, manager.equals(field, UInt128($1)))
         }
     }
 
     /// The addresses of a routing type on the host (as `HostModel.addressType` classifies them).
-    func addresses(ofType type: AddressType, field: Int) -> BDDManager.Node {
-        let m = manager, width = space.addressBits
-        func host(_ address: IPAddress) -> BDDManager.Node { m.equals(field: field, width: width, address.bits) }
+    func addresses(ofType type: AddressType, field: PacketSpace.Field) -> BDDManager.Node {
+        let m = manager
+        func host(_ address: IPAddress) -> BDDManager.Node { m.equals(field, address.bits) }
         var local = BDDManager.Node.false
-        if space.family == .ipv4 { local = m.prefix(field: field, width: width, IPAddress("127.0.0.0")!.bits, length: 8) }
+        if space.family == .ipv4 { local = m.prefix(field, IPAddress("127.0.0.0")!.bits, length: 8) }
         for interface in self.host.interfaces {
             for prefix in interface.addresses where prefix.family == space.family { local = m.or(local, host(prefix.address)) }
         }
         let unspecified = host(IPAddress(family: space.family, bits: 0))
         let multicast = space.family == .ipv4
-            ? m.prefix(field: field, width: width, IPAddress("224.0.0.0")!.bits, length: 4)
-            : m.prefix(field: field, width: width, IPAddress("ff00::")!.bits, length: 8)
+            ? m.prefix(field, IPAddress("224.0.0.0")!.bits, length: 4)
+            : m.prefix(field, IPAddress("ff00::")!.bits, length: 8)
         var broadcast = BDDManager.Node.false
         if space.family == .ipv4 {
             broadcast = host(IPAddress("255.255.255.255")!)

@@ -1,38 +1,8 @@
 import WeirModel
 import WeirSimulator
 
-/// A header field's value on one path through the host: the arriving packet's own field, or
-/// the constant a NAT target wrote. Every NAT in the model writes a constant (DNAT and SNAT
-/// their destination, MASQUERADE the out interface's address, known on the path), so a path
-/// needs no more than this.
-public enum AddressValue: Sendable, Hashable, CustomStringConvertible {
-    case original(Direction)
-    case constant(IPAddress)
-
-    public var description: String {
-        switch self {
-        case .original(let d): d == .source ? "src" : "dst"
-        case .constant(let a): "\(a)"
-        }
-    }
-}
-
-/// A port's value on a path (see `AddressValue`).
-public enum PortValue: Sendable, Hashable, CustomStringConvertible {
-    case original(Direction)
-    case constant(UInt16)
-
-    public var description: String {
-        switch self {
-        case .original(let d): d == .source ? "sport" : "dport"
-        case .constant(let p): "\(p)"
-        }
-    }
-}
-
-/// What happens to every packet of one class: where it ends, and its header then, as values
-/// of the arriving packet's fields.
-public struct SymbolicOutcome: Sendable, Hashable, CustomStringConvertible {
+/// One class of packets and what happens to all of them.
+public struct OutcomeClass: Sendable {
     public enum Fate: Sendable, Hashable {
         case deliveredLocally
         /// Out the interface of this class (`PacketSpace.interfaces`).
@@ -50,42 +20,26 @@ public struct SymbolicOutcome: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// The class as a relation between each arriving packet and its final header (the current
+    /// copies of `PacketSpace`); when the fate does not get through, the header is not
+    /// observable and the current copies equal the arriving ones.
+    public var packets: BDDManager.Node
     public var fate: Fate
-    public var source: AddressValue
-    public var destination: AddressValue
-    public var sourcePort: PortValue
-    public var destinationPort: PortValue
 
-    public var description: String {
-        let header = "src=\(source) dst=\(destination) sport=\(sourcePort) dport=\(destinationPort)"
-        switch fate {
-        case .deliveredLocally: return "delivered locally, \(header)"
-        case .forwarded(let c): return "forwarded out class \(c), \(header)"
-        case .sent(let c): return "sent out class \(c), \(header)"
-        case .dropped: return "dropped"
-        case .unroutable: return "unroutable"
-        }
-    }
-
-    /// The outcome for one concrete arriving packet.
-    public func concrete(for packet: Packet, space: PacketSpace) -> ObservableOutcome {
-        func address(_ value: AddressValue) -> IPAddress {
-            switch value {
-            case .original(let d): d == .source ? packet.source : packet.destination
-            case .constant(let a): a
-            }
-        }
-        func port(_ value: PortValue) -> UInt16 {
-            switch value {
-            case .original(let d): d == .source ? packet.sourcePort : packet.destinationPort
-            case .constant(let p): p
-            }
+    /// What happens to one concrete packet, nil when it is not in this class.
+    public func outcome(for packet: Packet, from origin: Origin, space: PacketSpace, manager m: BDDManager) -> ObservableOutcome? {
+        let input = space.inputClass(origin)
+        let arriving = space.arrivingSet(packet, input: input, manager: m)
+        guard let assignment = m.anyMember(m.and(packets, arriving)) else { return nil }
+        func value(_ f: PacketSpace.Rewritable, _ arrived: UInt128) -> UInt128 {
+            guard assignment[f.flag] == true else { return arrived }
+            return (0..<f.current.width).reduce(UInt128(0)) { $0 << 1 | (assignment[f.current.variable($1)] == true ? 1 : 0) }
         }
         var final = packet
-        final.source = address(source)
-        final.destination = address(destination)
-        final.sourcePort = port(sourcePort)
-        final.destinationPort = port(destinationPort)
+        final.source = IPAddress(family: space.family, bits: value(space.source, packet.source.bits))
+        final.destination = IPAddress(family: space.family, bits: value(space.destination, packet.destination.bits))
+        final.sourcePort = UInt16(value(space.sourcePort, UInt128(packet.sourcePort)))
+        final.destinationPort = UInt16(value(space.destinationPort, UInt128(packet.destinationPort)))
         switch fate {
         case .deliveredLocally: return ObservableOutcome(fate: .deliveredLocally, packet: final)
         case .forwarded(let c): return ObservableOutcome(fate: .forwarded(space.interfaces[c]), packet: final)
@@ -96,45 +50,47 @@ public struct SymbolicOutcome: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-/// One class of packets and what happens to all of them.
-public struct OutcomeClass: Sendable {
-    public var packets: BDDManager.Node
-    public var outcome: SymbolicOutcome
-}
-
 /// Symbolic execution of a ruleset through the simulator's pipeline (`Simulator.traverse`):
 /// the same hooks in the same order, base chains by priority, nat only for NEW packets, the
 /// routing decision after PREROUTING (and again after OUTPUT), bridging, loopback re-entry,
 /// and MASQUERADE to the out interface's address — on sets of packets instead of one packet.
 ///
-/// Sets are BDDs over the arriving packet's fields (`PacketSpace`); the in-interface field's
-/// class 0 ("none") stands for a locally sent packet. A path carries what is constant on it:
-/// the field values NAT wrote (`AddressValue`, `PortValue`), the out interface once routed,
-/// and the in interface where the pipeline fixes it. A match on a constant is decided on the
-/// spot; any other becomes a BDD. The classes returned are disjoint and cover every packet of
-/// the family; the concrete simulator, given a packet of a class (without a known flow), ends
-/// with that class's outcome.
+/// A path's packets are a relation between the arriving packet and its current header
+/// (`PacketSpace`): NAT rewrites the current value of a field, so all the DNATs of a chain
+/// continue on one path, with each arriving packet tied to its own rewritten destination.
+/// The in-interface field's class 0 ("none") stands for a locally sent packet. A path carries
+/// what the pipeline fixes: the out interface once routed, the in interface where known, and
+/// the interface the routing table sends its current destinations to. A match on an interface
+/// so fixed is decided on the spot; any other is a BDD over the current header. The classes
+/// returned are disjoint on arriving packets and cover every packet of the family; the
+/// concrete simulator, given a packet of a class (without a known flow), ends with that
+/// class's fate and final header.
 public struct SymbolicTraversal {
     public let ruleset: Ruleset
     public let host: HostModel
     public let space: PacketSpace
     public let manager: BDDManager
     let encoder: MatchEncoder
-    /// Match → packets, for matches on fields no NAT has rewritten (the same on every path).
-    let cache = MatchCache()
+    /// What this traversal computed once, shared with other traversals in the same space.
+    let cache: SymbolicCache
+    /// This ruleset's chains by table and name, as the cache identifies their contents.
+    let chainIDs = ChainIDs()
     /// tcp, udp or sctp.
     let hasPorts: BDDManager.Node
     /// The family's base chains per hook, in the simulator's order (priority, then ruleset order).
     let bases: [Hook: [(table: Table, chain: Chain)]]
-    /// The routing table as regions of the destination (and source) field.
+    /// The routing table as regions of the current destination.
     let destinationRegions: [(interface: Int, destinations: BDDManager.Node)]
-    let sourceRegions: [(interface: Int, destinations: BDDManager.Node)]
 
-    public init(ruleset: Ruleset, host: HostModel, space: PacketSpace, manager: BDDManager) {
+    /// `cache` may be shared by traversals of other rulesets with the same host, space and
+    /// manager (both sides of an equivalence check): what their rulesets have in common —
+    /// match sets, chains, NAT rewrites — is then computed once.
+    public init(ruleset: Ruleset, host: HostModel, space: PacketSpace, manager: BDDManager, cache: SymbolicCache = SymbolicCache()) {
         self.ruleset = ruleset
         self.host = host
         self.space = space
         self.manager = manager
+        self.cache = cache
         encoder = MatchEncoder(space: space, host: host, manager: manager)
         hasPorts = encoder.hasPorts
         var all: [(hook: Hook, priority: Int, order: Int, table: Table, chain: Chain)] = []
@@ -149,25 +105,24 @@ public struct SymbolicTraversal {
         var bases: [Hook: [(table: Table, chain: Chain)]] = [:]
         for entry in all { bases[entry.hook, default: []].append((entry.table, entry.chain)) }
         self.bases = bases
-        destinationRegions = Self.routeRegions(field: space.destinationStart, host: host, space: space, manager: manager)
-        sourceRegions = Self.routeRegions(field: space.sourceStart, host: host, space: space, manager: manager)
+        destinationRegions = Self.routeRegions(host: host, space: space, manager: manager)
     }
 
     // MARK: Paths
 
-    /// One path: its packets and what is constant on it.
+    /// One path: its packets and what is fixed on it.
     struct Path {
         var packets: BDDManager.Node
-        var source: AddressValue = .original(.source)
-        var destination: AddressValue = .original(.destination)
-        var sourcePort: PortValue = .original(.source)
-        var destinationPort: PortValue = .original(.destination)
         /// Nil: the arriving packet's in-interface field; else a class (0: none).
         var input: Int?
         /// The out interface class (0: none).
         var output = 0
         /// The bridge the packet is bridged on, if it is.
         var bridge: Int?
+        /// The class of the interface the routing table sends every current destination of
+        /// the path to (-1: no route), when known; it lets a chain skip the rules for exact
+        /// destinations routed elsewhere.
+        var route: Int?
 
         func with(_ packets: BDDManager.Node) -> Path {
             var copy = self
@@ -175,37 +130,44 @@ public struct SymbolicTraversal {
             return copy
         }
 
-        func outcome(_ fate: SymbolicOutcome.Fate) -> SymbolicOutcome {
-            SymbolicOutcome(fate: fate, source: source, destination: destination, sourcePort: sourcePort, destinationPort: destinationPort)
-        }
-
         /// What two paths must share to merge into one.
-        var key: Key { Key(source: source, destination: destination, sourcePort: sourcePort, destinationPort: destinationPort, input: input, output: output, bridge: bridge) }
+        var key: Key { Key(input: input, output: output, bridge: bridge, route: route) }
 
         struct Key: Hashable {
-            var source: AddressValue
-            var destination: AddressValue
-            var sourcePort: PortValue
-            var destinationPort: PortValue
             var input: Int?
             var output: Int
             var bridge: Int?
+            var route: Int?
         }
     }
 
     /// Unions the packets of paths that agree on everything else, keeping first-seen order.
     func merged(_ paths: [Path]) -> [Path] {
         var index: [Path.Key: Int] = [:]
-        var out: [Path] = []
+        var groups: [(path: Path, parts: [BDDManager.Node])] = []
         for path in paths where !path.packets.isFalse {
             if let i = index[path.key] {
-                out[i].packets = manager.or(out[i].packets, path.packets)
+                groups[i].parts.append(path.packets)
             } else {
-                index[path.key] = out.count
-                out.append(path)
+                index[path.key] = groups.count
+                groups.append((path, [path.packets]))
             }
         }
-        return out
+        return groups.map { $0.path.with(union($0.parts)) }
+    }
+
+    /// The union of many sets, pairwise (a running union would copy the growing set each time).
+    func union(_ sets: [BDDManager.Node]) -> BDDManager.Node {
+        var level = sets
+        while level.count > 1 {
+            var next: [BDDManager.Node] = []
+            next.reserveCapacity((level.count + 1) / 2)
+            for i in stride(from: 0, to: level.count, by: 2) {
+                next.append(i + 1 < level.count ? manager.or(level[i], level[i + 1]) : level[i])
+            }
+            level = next
+        }
+        return level.first ?? .false
     }
 
     // MARK: The pipeline
@@ -213,30 +175,20 @@ public struct SymbolicTraversal {
     /// Every packet of the family, split into classes by outcome.
     public func classes() -> [OutcomeClass] {
         let m = manager
-        // One class per outcome, in the order outcomes first appear.
-        var finished: [OutcomeClass] = []
-        var positions: [SymbolicOutcome: Int] = [:]
-        func finish(_ path: Path, _ fate: SymbolicOutcome.Fate) {
+        // The relations ending in each fate, in the order fates first appear.
+        var fates: [OutcomeClass.Fate] = []
+        var parts: [OutcomeClass.Fate: [BDDManager.Node]] = [:]
+        func finish(_ path: Path, _ fate: OutcomeClass.Fate) {
             guard !path.packets.isFalse else { return }
-            var outcome = path.outcome(fate)
-            if !fate.getsThrough {
-                // The header is not observable: one class for every drop (and one for no route).
-                outcome = SymbolicOutcome(fate: fate, source: .original(.source), destination: .original(.destination),
-                                          sourcePort: .original(.source), destinationPort: .original(.destination))
-            }
-            if let i = positions[outcome] {
-                finished[i].packets = m.or(finished[i].packets, path.packets)
-            } else {
-                positions[outcome] = finished.count
-                finished.append(OutcomeClass(packets: path.packets, outcome: outcome))
-            }
+            if parts[fate] == nil { fates.append(fate) }
+            parts[fate, default: []].append(path.packets)
         }
         func finish(_ drops: [(BDDManager.Node, String)], from path: Path) {
             for (packets, _) in drops { finish(path.with(packets), .dropped) }
         }
 
         let all = universe
-        let local = m.equals(field: space.inInterfaceStart, width: space.interfaceBits, 0)
+        let local = m.equals(space.inInterface, 0)
         let loopback = space.interfaceClass("lo")
 
         // Received on an interface.
@@ -244,12 +196,12 @@ public struct SymbolicTraversal {
         var arriving: [Path] = []
         for bridge in host.interfaces where bridge.isBridge {
             let c = space.interfaceClass(bridge.name)
-            let on = m.and(received.packets, m.and(m.equals(field: space.inInterfaceStart, width: space.interfaceBits, UInt128(c)),
-                                                    routed(to: c, field: .original(.destination))))
+            let on = m.and(received.packets, m.and(m.equals(space.inInterface, UInt128(c)), routed(to: c)))
             if on.isFalse { continue }
             received.packets = m.minus(received.packets, on)
             var bridged = Path(packets: on, input: c)
             bridged.bridge = c
+            bridged.route = c
             if !host.bridgeNetfilter {
                 finish(bridged, .forwarded(c))
             } else {
@@ -330,44 +282,51 @@ public struct SymbolicTraversal {
                 }
             }
         }
-        return finished
+
+        // A fate that does not get through keeps no header: it is reset to the arriving one,
+        // so equal sets of packets give equal nodes.
+        let unchanged = m.unchanged(space)
+        return fates.map { fate in
+            var packets = union(parts[fate] ?? [])
+            if !fate.getsThrough { packets = m.and(m.exists(packets, where: space.isRewrite), unchanged) }
+            return OutcomeClass(packets: packets, fate: fate)
+        }
     }
 
-    /// Every packet the space can describe: a valid in-interface class and conntrack state, and
-    /// no out interface (it is a property of the path, not of the arriving packet).
+    /// Every packet the space can describe, as it arrives: a valid in-interface class and
+    /// conntrack state, no out interface (a property of the path, not of the arriving packet),
+    /// and the current header equal to the arriving one.
     public var universe: BDDManager.Node {
         let m = manager
-        let classes = m.range(field: space.inInterfaceStart, width: space.interfaceBits, 0, UInt128(space.interfaces.count - 1))
-        let noOutput = m.equals(field: space.outInterfaceStart, width: space.interfaceBits, 0)
-        let states = m.range(field: space.stateStart, width: 3, 0, UInt128(ConntrackState.allCases.count - 1))
-        return m.and(classes, m.and(noOutput, states))
+        let classes = m.range(space.inInterface, 0, UInt128(space.interfaces.count - 1))
+        let noOutput = m.equals(space.outInterface, 0)
+        let states = m.range(space.state, 0, UInt128(ConntrackState.allCases.count - 1))
+        return m.and(m.and(classes, m.and(noOutput, states)), m.unchanged(space))
     }
 
     // MARK: Routing
 
-    /// The destinations `HostModel.route` sends out the interface of class `c`, for a
-    /// destination held in `field`.
-    func routed(to c: Int, field: AddressValue) -> BDDManager.Node {
-        regions(field).filter { $0.interface == c }.reduce(BDDManager.Node.false) { manager.or($0, $1.destinations) }
+    /// The current destinations `HostModel.route` sends out the interface of class `c`.
+    func routed(to c: Int) -> BDDManager.Node {
+        destinationRegions.filter { $0.interface == c }.reduce(BDDManager.Node.false) { manager.or($0, $1.destinations) }
     }
 
-    func regions(_ field: AddressValue) -> [(interface: Int, destinations: BDDManager.Node)] {
-        switch field {
-        case .original(.source): sourceRegions
-        case .original(.destination): destinationRegions
-        case .constant: []
-        }
+    /// The routing table as disjoint regions of the current destination: local addresses
+    /// (`lo`), then each route minus the longer (or earlier equally long) ones, as
+    /// `HostModel.route` picks.
+    static func routeRegions(host: HostModel, space: PacketSpace, manager m: BDDManager) -> [(interface: Int, destinations: BDDManager.Node)] {
+        let arriving = routeRegions(field: space.destination.arriving, host: host, space: space, manager: m)
+        let current = routeRegions(field: space.destination.current, host: host, space: space, manager: m)
+        return zip(arriving, current).map { ($0.interface, m.ifThenElse(m.variable(space.destination.flag), $1.destinations, $0.destinations)) }
     }
 
-    /// The routing table as disjoint regions of an address field: local addresses (`lo`), then
-    /// each route minus the longer (or earlier equally long) ones, as `HostModel.route` picks.
-    static func routeRegions(field start: Int, host: HostModel, space: PacketSpace, manager m: BDDManager) -> [(interface: Int, destinations: BDDManager.Node)] {
-        let width = space.addressBits
+    /// The same regions of one copy of the destination (both copies give them in one order).
+    static func routeRegions(field: PacketSpace.Field, host: HostModel, space: PacketSpace, manager m: BDDManager) -> [(interface: Int, destinations: BDDManager.Node)] {
         var local = BDDManager.Node.false
-        if space.family == .ipv4 { local = m.prefix(field: start, width: width, IPAddress("127.0.0.0")!.bits, length: 8) }
+        if space.family == .ipv4 { local = m.prefix(field, IPAddress("127.0.0.0")!.bits, length: 8) }
         for interface in host.interfaces {
             for prefix in interface.addresses where prefix.family == space.family {
-                local = m.or(local, m.equals(field: start, width: width, prefix.address.bits))
+                local = m.or(local, m.equals(field, prefix.address.bits))
             }
         }
         var regions: [(interface: Int, destinations: BDDManager.Node)] = [(space.interfaceClass("lo"), local)]
@@ -376,7 +335,7 @@ public struct SymbolicTraversal {
         let ordered = candidates.enumerated().filter { $0.element.destination.family == space.family }
             .sorted { ($0.element.destination.length, -$0.offset) > ($1.element.destination.length, -$1.offset) }
         for (_, route) in ordered {
-            let region = m.minus(m.prefix(field: start, width: width, route.destination.address.bits, length: route.destination.length), covered)
+            let region = m.minus(m.prefix(field, route.destination.address.bits, length: route.destination.length), covered)
             if region.isFalse { continue }
             covered = m.or(covered, region)
             regions.append((space.interfaceClass(route.interface), region))
@@ -384,24 +343,36 @@ public struct SymbolicTraversal {
         return regions
     }
 
-    /// Splits a path by its routing decision: each part with its out interface class, or nil
-    /// where there is no route.
+    /// The class of the interface the host routes a destination to (-1: no route).
+    func routeClass(_ destination: IPAddress) -> Int {
+        if let known = cache.routes[destination] { return known }
+        let found = host.route(destination).map { space.interfaceClass($0) } ?? -1
+        cache.routes[destination] = found
+        return found
+    }
+
+    /// Splits a path by its routing decision on the current destination: each part with its
+    /// out interface class, or nil where there is no route.
     func route(_ path: Path) -> [(Path, Int?)] {
-        switch path.destination {
-        case .constant(let address):
-            return [(path, host.route(address).map { space.interfaceClass($0) })]
-        case .original:
-            var out: [(Path, Int?)] = []
-            var rest = path.packets
-            for region in regions(path.destination) {
-                let part = manager.and(rest, region.destinations)
-                if part.isFalse { continue }
-                rest = manager.minus(rest, part)
-                out.append((path.with(part), region.interface))
-            }
-            if !rest.isFalse { out.append((path.with(rest), nil)) }
-            return out
+        if let known = path.route {
+            return [(path, known < 0 ? nil : known)]
         }
+        var out: [(Path, Int?)] = []
+        var rest = path.packets
+        for region in destinationRegions {
+            let part = manager.and(rest, region.destinations)
+            if part.isFalse { continue }
+            rest = manager.minus(rest, part)
+            var routed = path.with(part)
+            routed.route = region.interface
+            out.append((routed, region.interface))
+        }
+        if !rest.isFalse {
+            var unrouted = path.with(rest)
+            unrouted.route = -1
+            out.append((unrouted, nil))
+        }
+        return out
     }
 
     // MARK: Hooks and chains
@@ -411,7 +382,7 @@ public struct SymbolicTraversal {
     func runHook(_ hook: Hook, _ paths: [Path], natDone: Bool = false) -> ([Path], [(Path, [(BDDManager.Node, String)])]) {
         var current = merged(paths)
         var drops: [(Path, [(BDDManager.Node, String)])] = []
-        let newState = manager.equals(field: space.stateStart, width: 3, UInt128(PacketSpace.stateIndex(.new)))
+        let newState = manager.equals(space.state, UInt128(PacketSpace.stateIndex(.new)))
         for (table, chain) in bases[hook] ?? [] {
             let isNAT = table.name == "nat"
             var next: [Path] = []
@@ -431,12 +402,10 @@ public struct SymbolicTraversal {
                         next.append(runs.with(packets))
                     case .drop(let at):
                         dropped.append((packets, at))
-                    case .translate(let target, let at):
-                        if let translated = translate(runs.with(packets), target) {
-                            next.append(translated)
-                        } else {
-                            dropped.append((packets, at))
-                        }
+                    case .translated(let target):
+                        var translated = runs.with(packets)
+                        if case .dnat(let to) = target { translated.route = routeClass(to.address) }
+                        next.append(translated)
                     }
                 }
                 if !dropped.isEmpty { drops.append((runs, dropped)) }
@@ -446,40 +415,108 @@ public struct SymbolicTraversal {
         return (current, drops)
     }
 
-    /// A path after a NAT target; nil when MASQUERADE has no address to take (a drop).
-    func translate(_ path: Path, _ target: Target) -> Path? {
-        var p = path
-        switch target {
-        case .dnat(let to):
-            p.destination = .constant(to.address)
-            if let ports = to.ports { p.destinationPort = .constant(ports.first) }
-        case .snat(let to):
-            p.source = .constant(to.address)
-            if let ports = to.ports { p.sourcePort = .constant(ports.first) }
-        case .masquerade(let ports):
-            guard p.output != 0, let address = masqueradeSource(p) else { return nil }
-            p.source = address
-            if let ports { p.sourcePort = .constant(ports.first) }
-        default:
-            break
-        }
-        return p
+    /// The packets of `reaching` that a NAT rule matching `set` takes, rewritten by its
+    /// target; nil when MASQUERADE has no address to take (a drop).
+    func translated(_ reaching: BDDManager.Node, _ set: BDDManager.Node, by target: Target, on path: Path) -> BDDManager.Node? {
+        let key = SymbolicCache.RewriteKey(reaching: reaching, set: set, target: target, output: path.output)
+        if let known = cache.rewrites[key] { return known }
+        let result = translatedOnce(reaching, set, by: target, on: path)
+        cache.rewrites[key] = result
+        return result
     }
 
-    /// `Simulator.masqueradeSource` on a path.
-    func masqueradeSource(_ path: Path) -> AddressValue? {
-        let name = space.interfaces[path.output]
-        guard name == "lo" else {
-            return host.primaryAddress(of: name, family: space.family).map(AddressValue.constant)
+    func translatedOnce(_ reaching: BDDManager.Node, _ set: BDDManager.Node, by target: Target, on path: Path) -> BDDManager.Node? {
+        func port(_ field: PacketSpace.Rewritable, _ ports: PortRange?) -> [(PacketSpace.Rewritable, UInt128)] {
+            ports.map { [(field, UInt128($0.first))] } ?? []
         }
-        if space.family == .ipv6 { return path.destination }
+        switch target {
+        case .dnat(let to):
+            return rewrite(reaching, set, [(space.destination, to.address.bits)] + port(space.destinationPort, to.ports))
+        case .snat(let to):
+            return rewrite(reaching, set, [(space.source, to.address.bits)] + port(space.sourcePort, to.ports))
+        case .masquerade(let ports):
+            guard path.output != 0 else { return nil }
+            if let address = masqueradeAddress(path) {
+                return rewrite(reaching, set, [(space.source, address.bits)] + port(space.sourcePort, ports))
+            }
+            guard space.family == .ipv6 && space.interfaces[path.output] == "lo" else { return nil }
+            // The destination becomes the source too: one part per current destination (a
+            // packet out of loopback has a local one, and the host has few).
+            let matched = manager.and(reaching, set)
+            return union(currentValues(of: space.destination, in: matched).map { value in
+                assign(manager.and(matched, currentEquals(space.destination, value)), [(space.source, value)] + port(space.sourcePort, ports))
+            })
+        default:
+            return manager.and(reaching, set)
+        }
+    }
+
+    /// `assign(reaching ∧ set, writes)`, without walking `reaching` once per rule where it can:
+    /// when no packet reaching has the written fields rewritten yet, the rule's matches read
+    /// only their arriving copies there, and forgetting the current copies commutes with them —
+    /// so it is `∃(reaching) ∧ set ∧ writes`, with `∃(reaching)` computed once for a whole run
+    /// of DNATs.
+    func rewrite(_ reaching: BDDManager.Node, _ set: BDDManager.Node, _ writes: [(PacketSpace.Rewritable, UInt128)]) -> BDDManager.Node {
+        let m = manager
+        let fields = writes.map(\.0)
+        guard fields.allSatisfy({ cache.isUnrewritten(reaching, $0, manager: m) }) else {
+            return assign(m.and(reaching, set), writes)
+        }
+        let arriving = fields.reduce(set) { m.restrict($0, variable: $1.flag, to: false) }
+        let written = writes.reduce(arriving) { m.and($0, currentEquals($1.0, $1.1)) }
+        return m.and(forgotten(reaching, fields), written)
+    }
+
+    /// The packets with the current values of some fields overwritten by constants.
+    func assign(_ packets: BDDManager.Node, _ writes: [(PacketSpace.Rewritable, UInt128)]) -> BDDManager.Node {
+        writes.reduce(forgotten(packets, writes.map(\.0))) { manager.and($0, currentEquals($1.0, $1.1)) }
+    }
+
+    /// `BDDManager.currentEquals`, built once per field and value (a container's address and
+    /// port recur across its published ports).
+    func currentEquals(_ field: PacketSpace.Rewritable, _ value: UInt128) -> BDDManager.Node {
+        let key = SymbolicCache.WriteKey(flag: field.flag, value: value)
+        if let known = cache.writes[key] { return known }
+        let built = manager.currentEquals(field, value)
+        cache.writes[key] = built
+        return built
+    }
+
+    /// The packets with the rewrites of some fields forgotten.
+    func forgotten(_ packets: BDDManager.Node, _ fields: [PacketSpace.Rewritable]) -> BDDManager.Node {
+        // One quantifier name per set of fields: which of the four.
+        let quantifier = space.rewritable.enumerated().reduce(0) { fields.contains($1.element) ? $0 | 1 << $1.offset : $0 }
+        return manager.exists(packets, quantifier: quantifier) { variable in fields.contains { $0.isRewrite(variable) } }
+    }
+
+    /// The source MASQUERADE writes on a path (`Simulator.masqueradeSource`), unless it is the
+    /// destination (IPv6 out of loopback) or there is none.
+    func masqueradeAddress(_ path: Path) -> IPAddress? {
+        let name = space.interfaces[path.output]
+        guard name == "lo" else { return host.primaryAddress(of: name, family: space.family) }
+        guard space.family == .ipv4 else { return nil }
         let loopback = Prefix("127.0.0.0/8")!
         for interface in host.interfaces {
             if let prefix = interface.addresses.first(where: { $0.family == .ipv4 && !loopback.contains($0.address) }) {
-                return .constant(prefix.address)
+                return prefix.address
             }
         }
         return nil
+    }
+
+    /// Every current value a field takes in a set.
+    func currentValues(of field: PacketSpace.Rewritable, in set: BDDManager.Node) -> [UInt128] {
+        let m = manager
+        var found: Set<UInt128> = []
+        for (copy, flag) in [(field.arriving, m.notVariable(field.flag)), (field.current, m.variable(field.flag))] {
+            var remaining = m.exists(m.and(set, flag)) { copy.bit(of: $0) == nil }
+            while let assignment = m.anyMember(remaining) {
+                let value = (0..<copy.width).reduce(UInt128(0)) { $0 << 1 | (assignment[copy.variable($1)] == true ? 1 : 0) }
+                found.insert(value)
+                remaining = m.minus(remaining, m.equals(copy, value))
+            }
+        }
+        return found.sorted()
     }
 
     // MARK: Matches on a path
@@ -494,6 +531,8 @@ public struct SymbolicTraversal {
         return set
     }
 
+    /// A match on an interface the path fixes is decided on the spot; any other reads the
+    /// current header.
     func packets(matching match: Match, on path: Path) -> BDDManager.Node {
         func constant(_ holds: Bool, _ negated: Bool) -> BDDManager.Node { holds != negated ? .true : .false }
         switch match {
@@ -502,38 +541,27 @@ public struct SymbolicTraversal {
             return constant(space.pattern(name, matchesClass: input), negated)
         case let .outInterface(name, negated):
             return constant(space.pattern(name, matchesClass: path.output), negated)
-        case let .address(direction, prefix, negated):
-            switch direction == .source ? path.source : path.destination {
-            case .constant(let address):
-                return constant(prefix.family == address.family && prefix.contains(address), negated)
-            case .original(let field):
-                return encoded(.address(field, prefix, negated: negated))
-            }
-        case let .port(direction, range, negated):
-            switch direction == .source ? path.sourcePort : path.destinationPort {
-            case .constant(let port):
-                return range.contains(port) != negated ? hasPorts : .false
-            case .original(let field):
-                return encoded(.port(field, range, negated: negated))
-            }
-        case let .addressType(direction, type, negated):
-            switch direction == .source ? path.source : path.destination {
-            case .constant(let address):
-                return constant(host.addressType(of: address) == type, negated)
-            case .original(let field):
-                return encoded(.addressType(field, type, negated: negated))
-            }
-        case .protocol, .conntrackState, .comment:
+        default:
             return encoded(match)
         }
     }
 
+    /// The cache's identity of a chain's contents (with its table's name and chain names, on
+    /// which jumps and NAT depend).
+    func chainID(_ table: Table, _ chain: Chain) -> Int {
+        let name = ChainIDs.Name(table: table.name, chain: chain.name)
+        if let known = chainIDs.ids[name] { return known }
+        let id = cache.chainID(SymbolicCache.ChainKey(table: table.name, chainNames: Set(table.chains.map(\.name)), chain: chain))
+        chainIDs.ids[name] = id
+        return id
+    }
+
     /// The index of a chain, built once.
     func index(_ table: Table, _ chain: Chain) -> ChainIndex {
-        let key = "\(table.name) \(chain.name)"
-        if let known = cache.indexes[key] { return known }
-        let built = ChainIndex(chain, space: space)
-        cache.indexes[key] = built
+        let id = chainID(table, chain)
+        if let known = cache.indexes[id] { return known }
+        let built = ChainIndex(chain, traversal: self)
+        cache.indexes[id] = built
         return built
     }
 
@@ -546,23 +574,95 @@ public struct SymbolicTraversal {
     }
 }
 
-/// Memoised match sets and chain indexes of one traversal.
-final class MatchCache {
+/// What symbolic traversals compute once: match sets, chain indexes and rule blocks, NAT
+/// rewrites. One cache serves traversals with the same host, packet space and BDD manager;
+/// chains are identified by content, so two rulesets share what they have in common.
+public final class SymbolicCache {
     var sets: [Match: BDDManager.Node] = [:]
-    var indexes: [String: ChainIndex] = [:]
+    var indexes: [Int: ChainIndex] = [:]
+    var blocks: [BlockKey: [(rule: Int, set: BDDManager.Node)]] = [:]
+    var routes: [IPAddress: Int] = [:]
+    var writes: [WriteKey: BDDManager.Node] = [:]
+    var rewrites: [RewriteKey: BDDManager.Node?] = [:]
+    private var chains: [ChainKey: Int] = [:]
+
+    public init() {}
+
+    /// A chain's contents, with what of its table a run of it depends on.
+    struct ChainKey: Hashable {
+        var table: String
+        var chainNames: Set<String>
+        var chain: Chain
+    }
+
+    func chainID(_ key: ChainKey) -> Int {
+        if let known = chains[key] { return known }
+        chains[key] = chains.count
+        return chains.count - 1
+    }
+
+    /// A NAT rule's rewrite of the packets reaching it (MASQUERADE depends on the out interface).
+    struct RewriteKey: Hashable {
+        var reaching: BDDManager.Node
+        var set: BDDManager.Node
+        var target: Target
+        var output: Int
+    }
+
+    /// A field (named by its flag) written with a value.
+    struct WriteKey: Hashable {
+        var flag: Int
+        var value: UInt128
+    }
+    private var unrewritten: [UnrewrittenKey: Bool] = [:]
+
+    private struct UnrewrittenKey: Hashable {
+        var packets: BDDManager.Node
+        var flag: Int
+    }
+
+    /// Whether no packet of a set has the field rewritten.
+    func isUnrewritten(_ packets: BDDManager.Node, _ field: PacketSpace.Rewritable, manager: BDDManager) -> Bool {
+        let key = UnrewrittenKey(packets: packets, flag: field.flag)
+        if let known = unrewritten[key] { return known }
+        let answer = manager.and(packets, manager.variable(field.flag)).isFalse
+        unrewritten[key] = answer
+        return answer
+    }
+
+    /// What a chain's blocks depend on: the chain and what the path fixes.
+    struct BlockKey: Hashable {
+        var chain: Int
+        var input: Int?
+        var output: Int
+        var route: Int?
+    }
+}
+
+/// A traversal's chains by name, as `SymbolicCache` identifies their contents.
+final class ChainIDs {
+    struct Name: Hashable {
+        var table: String
+        var chain: String
+    }
+
+    var ids: [Name: Int] = [:]
 }
 
 /// A chain's rules bucketed by what decides them on a path: a positive exact out interface
-/// (constant on every path that runs a chain after routing), else a positive exact destination
-/// address (constant after DNAT). A path then looks only at the rules that can match it, in
-/// rule order — Docker's per-port rules would otherwise be scanned once per port.
+/// (fixed on every path that runs a chain after routing), else a positive exact destination
+/// address, filed under the interface the host routes it to (a path whose current
+/// destinations all route elsewhere cannot match it). A path then looks only at the rules that
+/// can match it, in rule order — Docker's per-port rules would otherwise be tried on every
+/// path.
 struct ChainIndex {
     var byOutput: [Int: [Int]] = [:]
-    var byDestination: [IPAddress: [Int]] = [:]
+    var byRoute: [Int: [Int]] = [:]
     var destinationKeyed: [Int] = []
     var unkeyed: [Int] = []
 
-    init(_ chain: Chain, space: PacketSpace) {
+    init(_ chain: Chain, traversal: SymbolicTraversal) {
+        let space = traversal.space
         for (index, rule) in chain.rules.enumerated() {
             var output: Int?
             var destination: IPAddress?
@@ -579,7 +679,7 @@ struct ChainIndex {
             if let output {
                 byOutput[output, default: []].append(index)
             } else if let destination {
-                byDestination[destination, default: []].append(index)
+                byRoute[destination.family == space.family ? traversal.routeClass(destination) : -2, default: []].append(index)
                 destinationKeyed.append(index)
             } else {
                 unkeyed.append(index)
@@ -587,10 +687,10 @@ struct ChainIndex {
         }
     }
 
-    /// The rules that can match on a path with out interface `output` and destination `destination`, in order.
-    func candidates(output: Int, destination: AddressValue) -> [Int] {
-        let keyed: [Int]
-        if case .constant(let address) = destination { keyed = byDestination[address] ?? [] } else { keyed = destinationKeyed }
+    /// The rules that can match on a path with out interface `output` whose current
+    /// destinations route to `route` (nil: not known), in order.
+    func candidates(output: Int, route: Int?) -> [Int] {
+        let keyed = route.map { byRoute[$0] ?? [] } ?? destinationKeyed
         return Self.merge(Self.merge(unkeyed, byOutput[output] ?? []), keyed)
     }
 
@@ -613,8 +713,8 @@ enum ChainVerdict: Equatable {
     case accept
     /// Dropped or rejected, at `location` (`table:chain:rule|return|policy:N`, as traces print it).
     case drop(at: String)
-    /// Accepted by a NAT target (nat tables only), which rewrites the packet.
-    case translate(Target, at: String)
+    /// Accepted by a NAT target (nat tables only), with the packets already rewritten.
+    case translated(Target)
 }
 
 /// One base chain run on one path, with the simulator's semantics (`Simulator.run`): rules in
@@ -637,65 +737,159 @@ struct ChainRun {
         return finished.filter { !$0.0.isFalse }
     }
 
+    /// What a target does to the packets its rule matches, as far as the rules after it see.
+    enum Effect {
+        /// Nothing: they go on to the next rule (LOG, CHECKSUM, DNAT/SNAT outside nat).
+        case none
+        /// They leave the chain, whichever rule of a run with this target matched them.
+        case ends
+        /// They jump or go to a chain (what comes back depends on the rule's position).
+        case calls
+    }
+
+    static func rewrites(_ target: Target) -> Bool {
+        switch target {
+        case .dnat, .snat, .masquerade: true
+        default: false
+        }
+    }
+
+    static func effect(of target: Target, in table: Table) -> Effect {
+        switch target {
+        case .accept, .drop, .reject, .return, .masquerade: .ends
+        case .dnat, .snat: table.name == "nat" ? .ends : .none
+        case .log, .checksumFill: .none
+        case .jump(let name), .goto(let name): table.chain(named: name) == nil ? .none : .calls
+        }
+    }
+
     func policy(_ base: Chain) -> ChainVerdict {
         base.policy == .drop ? .drop(at: "\(table.name):\(base.name):policy:\(base.rules.count + 1)") : .accept
     }
 
     /// Runs `chain`; ended classes go to `finished`, and the packets that fall off its end or
     /// return are returned (at depth 0 the base chain's policy then applies).
+    ///
+    /// Rules are taken in runs of pairwise disjoint blocks (`blocks`): no packet matches two
+    /// blocks of a run, so each block takes its packets from what reaches the run (the blocks
+    /// with one target together), and the run is carved out of the rest once — one DNAT per
+    /// published port is then one pass, not one subtraction per port from an ever more carved
+    /// set, and Docker's per-bridge isolation jumps are one jump.
     func evaluate(_ chain: Chain, _ packets: BDDManager.Node, baseName: String, depth: Int, gotos: Int,
                   into finished: inout [(BDDManager.Node, ChainVerdict)]) -> BDDManager.Node {
         let m = manager
         let isBase = chain.name == baseName && depth == 0
         var remaining = packets
         var returning = BDDManager.Node.false
-        for index in traversal.index(table, chain).candidates(output: path.output, destination: path.destination) {
-            if remaining.isFalse { break }
-            let rule = chain.rules[index]
-            let matched = m.and(remaining, traversal.packets(matching: rule, on: path))
-            if matched.isFalse { continue }
-            remaining = m.minus(remaining, matched)
-            let standard: Bool = switch rule.target { case .accept, .drop, .return: true; default: false }
-            let kind = rule.matches.isEmpty && standard ? (isBase ? "policy" : "return") : "rule"
-            let location = "\(table.name):\(chain.name):\(kind):\(index + 1)"
-            switch rule.target {
-            case .accept:
-                finished.append((matched, .accept))
-            case .drop, .reject:
-                finished.append((matched, .drop(at: location)))
-            case .return:
-                returning = m.or(returning, matched)
-            case .jump(let name):
-                guard let target = table.chain(named: name) else {
-                    remaining = m.or(remaining, matched)
-                    continue
-                }
-                guard depth < table.chains.count else {
-                    finished.append((matched, .drop(at: location)))
-                    continue
-                }
-                let back = evaluate(target, matched, baseName: baseName, depth: depth + 1, gotos: gotos, into: &finished)
-                remaining = m.or(remaining, back)
-            case .goto(let name):
-                guard let target = table.chain(named: name) else {
-                    remaining = m.or(remaining, matched)
-                    continue
-                }
-                guard gotos < Self.gotoLimit else {
-                    finished.append((matched, .drop(at: location)))
-                    continue
-                }
-                // The goto'd chain replaces this one: what comes back of it leaves this chain too.
-                let back = evaluate(target, matched, baseName: baseName, depth: depth, gotos: gotos + 1, into: &finished)
-                returning = m.or(returning, back)
-            case .dnat, .snat:
-                if table.name == "nat" { finished.append((matched, .translate(rule.target, at: location))) } else { remaining = m.or(remaining, matched) }
-            case .masquerade:
-                finished.append((matched, table.name == "nat" ? .translate(rule.target, at: location) : .drop(at: location)))
-            case .log, .checksumFill:
-                remaining = m.or(remaining, matched)
+        let blocks = self.blocks(of: chain)
+        var start = 0
+        while start < blocks.count, !remaining.isFalse {
+            var end = start + 1
+            var covered = blocks[start].set
+            while end < blocks.count, m.and(covered, blocks[end].set).isFalse {
+                covered = m.or(covered, blocks[end].set)
+                end += 1
             }
+            let reaching = remaining
+            remaining = m.minus(remaining, covered)
+            // Disjoint blocks with the same target act as one: a jump's returning packets, too,
+            // match no other block of the run.
+            var groups: [(rule: Int, sets: [BDDManager.Node])] = []
+            var byTarget: [Target: Int] = [:]
+            for block in blocks[start..<end] {
+                let target = chain.rules[block.rule].target
+                if let g = byTarget[target] {
+                    groups[g].sets.append(block.set)
+                } else {
+                    byTarget[target] = groups.count
+                    groups.append((block.rule, [block.set]))
+                }
+            }
+            for group in groups {
+                let set = traversal.union(group.sets)
+                let index = group.rule
+                let rule = chain.rules[index]
+                let standard: Bool = switch rule.target { case .accept, .drop, .return: true; default: false }
+                let kind = rule.matches.isEmpty && standard ? (isBase ? "policy" : "return") : "rule"
+                let location = "\(table.name):\(chain.name):\(kind):\(index + 1)"
+                if table.name == "nat", Self.rewrites(rule.target) {
+                    if let rewritten = traversal.translated(reaching, set, by: rule.target, on: path) {
+                        if !rewritten.isFalse { finished.append((rewritten, .translated(rule.target))) }
+                    } else {
+                        finished.append((m.and(reaching, set), .drop(at: location)))
+                    }
+                    continue
+                }
+                let matched = m.and(reaching, set)
+                if matched.isFalse { continue }
+                switch rule.target {
+                case .accept:
+                    finished.append((matched, .accept))
+                case .drop, .reject:
+                    finished.append((matched, .drop(at: location)))
+                case .return:
+                    returning = m.or(returning, matched)
+                case .jump(let name):
+                    guard let target = table.chain(named: name) else { continue }  // no effect: not in a block
+                    guard depth < table.chains.count else {
+                        finished.append((matched, .drop(at: location)))
+                        continue
+                    }
+                    // What comes back goes on after the run: it matches no later block of it.
+                    let back = evaluate(target, matched, baseName: baseName, depth: depth + 1, gotos: gotos, into: &finished)
+                    remaining = m.or(remaining, back)
+                case .goto(let name):
+                    guard let target = table.chain(named: name) else { continue }  // no effect: not in a block
+                    guard gotos < Self.gotoLimit else {
+                        finished.append((matched, .drop(at: location)))
+                        continue
+                    }
+                    // The goto'd chain replaces this one: what comes back of it leaves this chain too.
+                    let back = evaluate(target, matched, baseName: baseName, depth: depth, gotos: gotos + 1, into: &finished)
+                    returning = m.or(returning, back)
+                case .dnat, .snat:
+                    continue  // outside nat: no effect, not in a block; in nat: translated above
+                case .masquerade:
+                    finished.append((matched, .drop(at: location)))  // outside nat
+                case .log, .checksumFill:
+                    continue  // no effect: not in a block
+                }
+            }
+            start = end
         }
         return m.or(returning, remaining)
+    }
+
+    /// The chain's rules that can match on this path (`ChainIndex`), as blocks in order: a
+    /// maximal sequence of rules with the same target that ends the chain (which of them
+    /// matched a packet makes no difference), or one rule that calls a chain. Rules without
+    /// effect (LOG, CHECKSUM, NAT outside nat, jumps to no chain) and blocks no packet of the
+    /// path matches are left out. A block's set is the union of its rules' matches; it names
+    /// its first rule.
+    func blocks(of chain: Chain) -> [(rule: Int, set: BDDManager.Node)] {
+        // They depend on the path only through what it fixes.
+        let key = SymbolicCache.BlockKey(chain: traversal.chainID(table, chain), input: path.input, output: path.output, route: path.route)
+        if let known = traversal.cache.blocks[key] { return known }
+        let candidates = traversal.index(table, chain).candidates(output: path.output, route: path.route)
+        var blocks: [(rule: Int, set: BDDManager.Node)] = []
+        var k = 0
+        while k < candidates.count {
+            let index = candidates[k]
+            let rule = chain.rules[index]
+            k += 1
+            let effect = Self.effect(of: rule.target, in: table)
+            if effect == .none { continue }
+            var sets = [traversal.packets(matching: rule, on: path)]
+            if effect == .ends {
+                while k < candidates.count, chain.rules[candidates[k]].target == rule.target {
+                    sets.append(traversal.packets(matching: chain.rules[candidates[k]], on: path))
+                    k += 1
+                }
+            }
+            let set = traversal.union(sets)
+            if !set.isFalse { blocks.append((index, set)) }
+        }
+        traversal.cache.blocks[key] = blocks
+        return blocks
     }
 }

@@ -21,21 +21,30 @@ struct SymbolicTraversalTests {
             let space = PacketSpace(family: family, rulesets: [ruleset], host: host)
             let traversal = SymbolicTraversal(ruleset: ruleset, host: host, space: space, manager: manager)
             let classes = traversal.classes()
-            // Disjoint and covering.
+            // Disjoint and covering, as sets of arriving packets.
             var union = BDDManager.Node.false
             for c in classes {
-                #expect(manager.and(union, c.packets).isFalse, "\(label): classes overlap")
-                union = manager.or(union, c.packets)
+                let arriving = manager.exists(c.packets, where: space.isRewrite)
+                #expect(manager.and(union, arriving).isFalse, "\(label): classes overlap")
+                union = manager.or(union, arriving)
             }
-            #expect(union == traversal.universe, "\(label) \(family): the classes do not cover every packet")
+            #expect(union == manager.exists(traversal.universe, where: space.isRewrite), "\(label) \(family): the classes do not cover every packet")
             let simulator = Simulator(ruleset: ruleset, host: host)
             for (packet, origin) in packets where packet.family == family {
                 let owners = classes.filter { space.contains($0.packets, packet: packet, origin: origin, manager: manager) }
                 #expect(owners.count == 1, "\(label): \(owners.count) classes hold \(packet) from \(origin)")
-                guard let owner = owners.first else { continue }
+                guard let owner = owners.first,
+                      let symbolic = owner.outcome(for: packet, from: origin, space: space, manager: manager) else { continue }
                 let expected = ObservableOutcome(simulator.simulate(packet, from: origin, trace: false))
-                let symbolic = owner.outcome.concrete(for: packet, space: space)
-                #expect(symbolic == expected, "\(label): \(packet) from \(origin): simulator \(expected), symbolic \(owner.outcome)")
+                #expect(symbolic == expected, "\(label): \(packet) from \(origin): simulator \(expected), symbolic \(symbolic)")
+                // One final header per arriving packet: nothing else of the class has this packet.
+                let final = symbolic.packet ?? packet
+                let arriving = space.arrivingSet(packet, input: space.inputClass(origin), manager: manager)
+                let header = [(space.source, final.source.bits), (space.destination, final.destination.bits),
+                              (space.sourcePort, UInt128(final.sourcePort)), (space.destinationPort, UInt128(final.destinationPort))]
+                    .reduce(BDDManager.Node.true) { manager.and($0, manager.currentEquals($1.0, $1.1)) }
+                #expect(manager.minus(manager.and(owner.packets, arriving), header).isFalse,
+                        "\(label): \(packet) from \(origin) has more than one final header")
             }
         }
     }

@@ -154,15 +154,24 @@ struct VerifyCommandTests {
 
     @Test("without --host, the first input that is a policy gives the host")
     func hostFromPolicyInput() throws {
-        // The same pair as above, with docker-default.weir as the left input: its host has
-        // 10.0.3.121, so the policy's ruleset (which accepts SSH to the host: its INPUT policy
-        // is ACCEPT) and the dump that drops it differ on TCP port 22 to 10.0.3.121.
-        let directory = try scratch(["nossh-uplink.rules": Self.noSSHToUplink])
+        // docker-default.weir's own iptables output plus a rule dropping SSH to 10.0.3.121,
+        // its uplink's address. On that policy's host TCP port 22 to 10.0.3.121 is delivered
+        // (INPUT's policy is ACCEPT) under the policy and dropped under the dump, and that is the
+        // only difference; on a loopback-only host the two would be equivalent, because nothing
+        // would route to 10.0.3.121. So a counterexample, and this one, shows the policy's host.
+        let generated = try String(contentsOfFile: Repository.root + "/Generated/docker-default.iptables", encoding: .utf8)
+        let filterEnd = try #require(generated.range(of: "COMMIT\n"))
+        let dump = generated.replacingCharacters(in: filterEnd, with: "-A INPUT -d 10.0.3.121/32 -p tcp -m tcp --dport 22 -j DROP\nCOMMIT\n")
+        let directory = try scratch(["nossh-uplink.rules": dump])
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let run = try weir(["verify", Repository.policy("docker-default.weir"), "nossh-uplink.rules", "--format", "json"], in: directory)
         #expect(run.status == 1, "\(run.stdout)\(run.stderr)")
         let object = try json(run.stdout)
-        let right = try #require(object["right"] as? [String: Any])
+        let packet = try #require(object["counterexample"] as? [String: Any])
+        #expect(packet["dst"] as? String == "10.0.3.121")
+        #expect(packet["dport"] as? Int == 22)
+        let left = try #require(object["left"] as? [String: Any]), right = try #require(object["right"] as? [String: Any])
+        #expect(left["fate"] as? String == "delivered locally")
         #expect(right["fate"] as? String == "dropped")
     }
 
