@@ -21,20 +21,19 @@ public struct VerifyInputs: Sendable {
 
     public var left: Side
     public var right: Side
-    public var host: HostModel
-    /// True when no policy gave the host, so it is `HostModel.empty` (loopback only).
-    public var hostIsEmpty: Bool
+    /// Nil: every possible host.
+    public var host: HostModel?
 
-    public init(left: Side, right: Side, host: HostModel, hostIsEmpty: Bool) {
+    public init(left: Side, right: Side, host: HostModel?) {
         self.left = left
         self.right = right
         self.host = host
-        self.hostIsEmpty = hostIsEmpty
     }
 
     /// Two sources (policies, iptables-save files, batch files, `netns:NAME`). The host is
-    /// `hostPolicy`'s, else that of the first source that is a policy, else `HostModel.empty`.
-    public static func load(_ left: String, _ right: String, hostPolicy: String?) -> Result<VerifyInputs, DiagnosticError> {
+    /// `hostPolicy`'s, else that of the first source that is a policy, else every possible
+    /// host; `everyHost` asks for every possible host whatever the sources are.
+    public static func load(_ left: String, _ right: String, hostPolicy: String?, everyHost: Bool = false) -> Result<VerifyInputs, DiagnosticError> {
         var errors: [Diagnostic] = []
         var sides: [(side: Side, host: HostModel?)] = []
         for argument in [left, right] {
@@ -52,15 +51,16 @@ public struct VerifyInputs: Sendable {
             }
         }
         guard errors.isEmpty else { return .failure(DiagnosticError(errors)) }
-        return .success(VerifyInputs(left: sides[0].side, right: sides[1].side, host: host ?? .empty, hostIsEmpty: host == nil))
+        return .success(VerifyInputs(left: sides[0].side, right: sides[1].side, host: everyHost ? nil : host))
     }
 
     /// Translation validation of one policy: its iptables output (IPv4 and IPv6 artifacts,
     /// read back by `IptablesImporter`) against its netlink batch (decoded from its bytes and
-    /// lifted by `NftLifting`), on the policy's host or `hostPolicy`'s.
-    public static func translation(ofPolicy path: String, hostPolicy: String?) -> Result<VerifyInputs, DiagnosticError> {
+    /// lifted by `NftLifting`), on the policy's host or `hostPolicy`'s, or on every possible host.
+    public static func translation(ofPolicy path: String, hostPolicy: String?, everyHost: Bool = false) -> Result<VerifyInputs, DiagnosticError> {
         let result = Compiler.compile(path: path)
         guard !result.hasErrors else { return .failure(DiagnosticError(result.diagnostics)) }
+        if everyHost { return translation(of: result, policy: path, host: nil) }
         switch RulesetSource.host(ofPolicy: hostPolicy ?? path) {
         case .success(let host): return translation(of: result, policy: path, host: host)
         case .failure(let error): return .failure(error)
@@ -68,12 +68,12 @@ public struct VerifyInputs: Sendable {
     }
 
     /// Translation validation of a compile that ran both backends.
-    public static func translation(of result: CompileResult, policy path: String, host: HostModel) -> Result<VerifyInputs, DiagnosticError> {
+    public static func translation(of result: CompileResult, policy path: String, host: HostModel?) -> Result<VerifyInputs, DiagnosticError> {
         switch liftedArtifacts(of: result, policy: path) {
         case .success(let lifted):
             return .success(VerifyInputs(left: Side(label: "\(path) (iptables)", ruleset: lifted.iptables),
                                          right: Side(label: "\(path) (batch)", ruleset: lifted.batch),
-                                         host: host, hostIsEmpty: false))
+                                         host: host))
         case .failure(let error):
             return .failure(error)
         }

@@ -6,21 +6,36 @@ import WeirVerifier
 /// How `weir verify` prints an equivalence result: one line when the rulesets are equivalent;
 /// else the packet, both traces side by side and both outcomes; or the same as JSON.
 public enum VerifyReport {
-    /// `equivalent: A ≡ B (N classes, 0.12 s)` or `not equivalent: A ≢ B (…)`, and a note when
-    /// the host is loopback only.
+    /// `equivalent: A ≡ B (N classes, 0.12 s)` or `not equivalent: A ≢ B (…)`, with "on every
+    /// host" when the check was for every possible host.
     public static func summary(_ inputs: VerifyInputs, _ result: EquivalenceResult) -> String {
         let relation = result.equivalent ? "equivalent: \(inputs.left.label) ≡ \(inputs.right.label)"
                                          : "not equivalent: \(inputs.left.label) ≢ \(inputs.right.label)"
         var line = relation + " (\(result.classes) classes, \(String(format: "%.2f", result.seconds)) s)"
-        if inputs.hostIsEmpty { line += " on a host with loopback only; pass --host POLICY" }
+        if inputs.host == nil { line += " on every host" }
         return line
+    }
+
+    /// The host a counterexample holds on: the check's, or the one found with it.
+    static func host(_ inputs: VerifyInputs, _ counterexample: Counterexample) -> HostModel {
+        counterexample.host ?? inputs.host ?? .empty
     }
 
     /// The two simulator traversals of a counterexample, left and right.
     public static func traversals(_ inputs: VerifyInputs, _ counterexample: Counterexample) -> (left: Traversal, right: Traversal) {
-        let left = Simulator(ruleset: inputs.left.ruleset, host: inputs.host).simulate(counterexample.packet, from: counterexample.origin)
-        let right = Simulator(ruleset: inputs.right.ruleset, host: inputs.host).simulate(counterexample.packet, from: counterexample.origin)
+        let host = host(inputs, counterexample)
+        let left = Simulator(ruleset: inputs.left.ruleset, host: host).simulate(counterexample.packet, from: counterexample.origin)
+        let right = Simulator(ruleset: inputs.right.ruleset, host: host).simulate(counterexample.packet, from: counterexample.origin)
         return (left, right)
+    }
+
+    /// `lo 10.0.0.5/32; eth* 198.51.100.1/32; routes 203.0.113.9/32 via eth*`: a found host.
+    public static func hostLine(_ host: HostModel) -> String {
+        var parts = host.interfaces.map { i in ([i.name] + i.addresses.map { "\($0)" }).joined(separator: " ") }
+        if !host.extraRoutes.isEmpty {
+            parts.append("routes " + host.extraRoutes.map { "\($0.destination) via \($0.interface)" }.joined(separator: ", "))
+        }
+        return parts.joined(separator: "; ")
     }
 
     /// Nil when the simulator gives the counterexample the outcomes the verifier claims; else
@@ -49,6 +64,7 @@ public enum VerifyReport {
         var out = summary(inputs, result) + "\n"
         guard let counterexample = result.counterexample else { return out }
         out += "counterexample: \(packetLine(counterexample))\n"
+        if let host = counterexample.host { out += "on the host: \(hostLine(host))\n" }
         let (left, right) = traversals(inputs, counterexample)
         let leftLines = [inputs.left.label] + TraceFormat.text(left).split(separator: "\n").map(String.init)
         let rightLines = [inputs.right.label] + TraceFormat.text(right).split(separator: "\n").map(String.init)
@@ -85,6 +101,12 @@ public enum VerifyReport {
             packet["sport"] = p.transport.hasPorts ? Int(p.sourcePort) : NSNull()
             packet["dport"] = p.transport.hasPorts ? Int(p.destinationPort) : NSNull()
             object["counterexample"] = packet
+            if let host = counterexample.host {
+                object["host"] = [
+                    "interfaces": host.interfaces.map { ["name": $0.name, "addresses": $0.addresses.map { "\($0)" }] as [String: Any] },
+                    "routes": host.extraRoutes.map { ["destination": "\($0.destination)", "interface": $0.interface] },
+                ] as [String: Any]
+            }
             object["left"] = outcome(counterexample.left)
             object["right"] = outcome(counterexample.right)
         }

@@ -66,12 +66,16 @@ public struct Counterexample: Sendable, CustomStringConvertible {
     public var origin: Origin
     public var left: ObservableOutcome
     public var right: ObservableOutcome
+    /// When the check was for every possible host: a host on which the two differ (the
+    /// outcomes are the simulator's on it).
+    public var host: HostModel?
 
-    public init(packet: Packet, origin: Origin, left: ObservableOutcome, right: ObservableOutcome) {
+    public init(packet: Packet, origin: Origin, left: ObservableOutcome, right: ObservableOutcome, host: HostModel? = nil) {
         self.packet = packet
         self.origin = origin
         self.left = left
         self.right = right
+        self.host = host
     }
 
     public var description: String {
@@ -104,8 +108,11 @@ public struct EquivalenceResult: Sendable {
 /// Proves two rulesets equivalent on a host — every packet (each family, every interface it
 /// can arrive on or a local process, every address, protocol, port and conntrack state) gets the
 /// same `ObservableOutcome` under the simulator's semantics — or finds a packet that does not.
+/// With no host, on every possible host: routes, local and broadcast addresses are free
+/// (`PacketSpace.HostChoices`), forwarding is on (off, forwarded packets are unroutable under
+/// both rulesets), and a counterexample comes with a host it holds on.
 public enum Verifier {
-    public static func check(_ left: Ruleset, _ right: Ruleset, host: HostModel) -> EquivalenceResult {
+    public static func check(_ left: Ruleset, _ right: Ruleset, host: HostModel?) -> EquivalenceResult {
         let clock = ContinuousClock.now
         var classes = 0
         for family in Family.allCases {
@@ -115,7 +122,7 @@ public enum Verifier {
             let l = SymbolicTraversal(ruleset: left, host: host, space: space, manager: manager, cache: cache).classes()
             let r = SymbolicTraversal(ruleset: right, host: host, space: space, manager: manager, cache: cache).classes()
             classes += l.count + r.count
-            if let found = OutcomeComparison.firstDifference(l, r, space: space, manager: manager) {
+            if let found = OutcomeComparison.firstDifference(l, r, rulesets: (left, right), space: space, manager: manager) {
                 return EquivalenceResult(counterexample: found, classes: classes, seconds: clock.duration(to: .now).seconds)
             }
         }

@@ -9,8 +9,13 @@ import WeirSimulator
 /// is one comparison of node indices per fate. Where a fate's relations differ, every
 /// arriving packet in the difference is a counterexample: it ends with that fate and header on
 /// one side and not on the other.
+///
+/// On every possible host a class is a relation over the host's choices too; the counterexample
+/// then comes with a concrete host that makes its choices (`ChosenHost`), and its outcomes are
+/// the simulator's on that host.
 enum OutcomeComparison {
-    static func firstDifference(_ left: [OutcomeClass], _ right: [OutcomeClass], space: PacketSpace, manager m: BDDManager) -> Counterexample? {
+    static func firstDifference(_ left: [OutcomeClass], _ right: [OutcomeClass], rulesets: (Ruleset, Ruleset),
+                                space: PacketSpace, manager m: BDDManager) -> Counterexample? {
         func grouped(_ classes: [OutcomeClass]) -> [OutcomeClass.Fate: BDDManager.Node] {
             var out: [OutcomeClass.Fate: BDDManager.Node] = [:]
             for c in classes { out[c.fate] = m.or(out[c.fate, default: .false], c.packets) }
@@ -25,20 +30,57 @@ enum OutcomeComparison {
         }
         guard !differing.isFalse,
               let witness = packet(in: m.exists(differing, where: space.isRewrite), space: space, manager: m) else { return nil }
-        func outcome(_ classes: [OutcomeClass]) -> ObservableOutcome? {
-            classes.lazy.compactMap { $0.outcome(for: witness.packet, from: witness.origin, space: space, manager: m) }.first
+        guard space.everyHost else {
+            func outcome(_ classes: [OutcomeClass]) -> ObservableOutcome? {
+                classes.lazy.compactMap { $0.outcome(for: witness.packet, from: witness.origin, space: space, manager: m) }.first
+            }
+            guard let a = outcome(left), let b = outcome(right) else { return nil }
+            return Counterexample(packet: witness.packet, origin: witness.origin, left: a, right: b)
         }
-        guard let a = outcome(left), let b = outcome(right) else { return nil }
-        return Counterexample(packet: witness.packet, origin: witness.origin, left: a, right: b)
+        // The witness's choices, the addresses each side rewrote it to, a host that makes
+        // those choices, and both sides simulated on it.
+        let choices = space.choiceSet(witness.assignment, manager: m)
+        let arriving = m.and(space.arrivingSet(witness.packet, input: space.inputClass(witness.origin), manager: m), choices)
+        var destinations: [IPAddress] = [], sources: [IPAddress] = []
+        for c in left + right {
+            guard let member = m.anyMember(m.and(c.packets, arriving)) else { continue }
+            func current(_ f: PacketSpace.Rewritable) -> IPAddress? {
+                guard member[f.flag] == true, f.marker.map({ member[$0] != true }) ?? true else { return nil }
+                return IPAddress(family: space.family, bits: (0..<f.current.width).reduce(UInt128(0)) { $0 << 1 | (member[f.current.variable($1)] == true ? 1 : 0) })
+            }
+            if let d = current(space.destination) { destinations.append(d) }
+            if let s = current(space.source) { sources.append(s) }
+        }
+        // A dropped packet's class keeps no rewritten header, so the addresses NAT wrote on
+        // the way to a drop are learnt from a first run of the simulator (NAT comes before the
+        // routing that the host's choices decide), and the host is made again with them.
+        // MASQUERADE's source is an address of the host's own, not one to choose for.
+        func simulate(_ host: HostModel) -> [Traversal] {
+            [rulesets.0, rulesets.1].map { Simulator(ruleset: $0, host: host).simulate(witness.packet, from: witness.origin, trace: false) }
+        }
+        var host = ChosenHost.make(space: space, packet: witness.packet, assignment: witness.assignment, destinations: destinations, sources: sources)
+        var runs = simulate(host)
+        for _ in 0..<2 {
+            let newDestinations = runs.map(\.packet.destination).filter { $0 != witness.packet.destination && !destinations.contains($0) }
+            let newSources = runs.map(\.packet.source).filter { $0 != witness.packet.source && !sources.contains($0) && !host.isLocal($0) }
+            if newDestinations.isEmpty && newSources.isEmpty { break }
+            destinations += newDestinations
+            sources += newSources
+            host = ChosenHost.make(space: space, packet: witness.packet, assignment: witness.assignment, destinations: destinations, sources: sources)
+            runs = simulate(host)
+        }
+        return Counterexample(packet: witness.packet, origin: witness.origin, left: ObservableOutcome(runs[0]), right: ObservableOutcome(runs[1]), host: host)
     }
 
     /// One concrete arriving packet of a non-empty set (over the arriving fields), and where it
     /// arrives. Prefers what a reader expects: a new connection, over tcp or udp, from an interface.
-    static func packet(in set: BDDManager.Node, space: PacketSpace, manager m: BDDManager) -> (packet: Packet, origin: Origin)? {
+    static func packet(in set: BDDManager.Node, space: PacketSpace, manager m: BDDManager) -> (packet: Packet, origin: Origin, assignment: [Int: Bool])? {
         let new = m.equals(space.state, UInt128(PacketSpace.stateIndex(.new)))
         let received = m.not(m.equals(space.inInterface, 0))
+        let fromOutside = m.minus(received, m.equals(space.inInterface, UInt128(space.interfaceClass("lo"))))
         func proto(_ p: TransportProtocol) -> BDDManager.Node { m.equals(space.transportProtocol, UInt128(p.number)) }
-        let preferences = [m.and(new, m.and(received, proto(.tcp))), m.and(new, proto(.tcp)), m.and(new, proto(.udp)), new, .true]
+        let preferences = [m.and(new, m.and(fromOutside, proto(.tcp))), m.and(new, m.and(received, proto(.tcp))),
+                           m.and(new, proto(.tcp)), m.and(new, proto(.udp)), new, .true]
         guard let preferred = preferences.lazy.map({ m.and(set, $0) }).first(where: { !$0.isFalse }),
               let assignment = m.anyMember(preferred) else { return nil }
         func field(_ f: PacketSpace.Field) -> UInt128 {
@@ -54,7 +96,7 @@ enum OutcomeComparison {
                             sourcePort: UInt16(field(space.sourcePort.arriving)),
                             destinationPort: UInt16(field(space.destinationPort.arriving)),
                             state: ConntrackState.allCases[stateIndex])
-        return (packet, inClass == 0 ? .local : .interface(space.representative(ofClass: inClass)))
+        return (packet, inClass == 0 ? .local : .interface(space.representative(ofClass: inClass)), assignment)
     }
 }
 
@@ -87,6 +129,15 @@ extension PacketSpace {
             (state, UInt128(PacketSpace.stateIndex(packet.state))), (inInterface, UInt128(input)), (outInterface, 0),
         ]
         return fields.reduce(BDDManager.Node.true) { m.and($0, m.equals($1.0, $1.1)) }
+    }
+
+    /// The host's choices of an assignment (variables it leaves out are false).
+    public func choiceSet(_ assignment: [Int: Bool], manager m: BDDManager) -> BDDManager.Node {
+        let c = hostChoices
+        let bits = [c.sourceIsLocal, c.rewrittenSourceIsLocal, c.destinationIsBroadcast, c.rewrittenDestinationIsBroadcast,
+                    c.sourceIsBroadcast, c.rewrittenSourceIsBroadcast]
+            + (0..<interfaceBits).flatMap { [c.routeOfDestination.variable($0), c.routeOfRewrittenDestination.variable($0)] }
+        return bits.reduce(BDDManager.Node.true) { m.and($0, assignment[$1] == true ? m.variable($1) : m.notVariable($1)) }
     }
 
     /// Whether a concrete packet arriving from `origin` is in `set` (with some current header).

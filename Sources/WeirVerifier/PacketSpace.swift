@@ -11,9 +11,10 @@ import WeirSimulator
 /// canonical, and an unrewritten packet costs nothing in the current copies.
 ///
 /// Order, first tested first: the protocol, the destination port (flag, current, arriving),
-/// the current destination address (flag, current), the source port and the source address
-/// (flag, current, arriving each), the arriving destination address, the conntrack state, the
-/// in-interface class, the out-interface class. What one published port's rules decide (its
+/// the current destination address (flag, current), the source port (flag, current,
+/// arriving), the source address (flag, masquerade marker, current, arriving), the arriving
+/// destination address, the host's choices (`HostChoices`, used on every possible host only),
+/// the conntrack state, the in-interface class, the out-interface class. What one published port's rules decide (its
 /// protocol and port, and its DNAT's current port and address) thus sits at the top, above
 /// what all of them share (the local addresses Docker's DNAT applies to, the sources, states
 /// and interfaces), so each port costs its own few nodes and operations on it stay shallow.
@@ -37,14 +38,34 @@ public struct PacketSpace: Sendable {
         }
     }
 
-    /// A field NAT can rewrite: its arriving copy, the flag "rewritten", the current copy.
+    /// A field NAT can rewrite: its arriving copy, the flag "rewritten", the current copy, and
+    /// for the source the flag "masqueraded on an unknown host" (`PacketSpace.everyHost`).
     public struct Rewritable: Sendable, Hashable {
         public let arriving: Field
         public let flag: Int
         public let current: Field
+        public var marker: Int? = nil
 
-        /// Whether a variable is the flag or a bit of the current copy.
-        public func isRewrite(_ variable: Int) -> Bool { variable == flag || current.bit(of: variable) != nil }
+        /// Whether a variable is the flag, the marker or a bit of the current copy.
+        public func isRewrite(_ variable: Int) -> Bool {
+            variable == flag || variable == marker || current.bit(of: variable) != nil
+        }
+    }
+
+    /// The host's choices for one packet when the check is for every possible host: the route
+    /// of its arriving destination and of the destination it was rewritten to (an interface
+    /// class, `lo` for a local address, 0 for no route), and whether its arriving source, its
+    /// rewritten source and both destinations are local or broadcast addresses. They are
+    /// inputs, like the packet's fields, and only the ones of a field's current value matter.
+    public struct HostChoices: Sendable {
+        public let routeOfDestination: Field
+        public let routeOfRewrittenDestination: Field
+        public let sourceIsLocal: Int
+        public let rewrittenSourceIsLocal: Int
+        public let destinationIsBroadcast: Int
+        public let rewrittenDestinationIsBroadcast: Int
+        public let sourceIsBroadcast: Int
+        public let rewrittenSourceIsBroadcast: Int
     }
 
     public let family: Family
@@ -52,15 +73,20 @@ public struct PacketSpace: Sendable {
     public let interfaces: [String]
     public let interfaceBits: Int
     public let addressBits: Int
+    /// True when the check is for every possible host: routes, local and broadcast addresses
+    /// are the `hostChoices` variables, not a host model's.
+    public let everyHost: Bool
 
-    public init(family: Family, ruleset: Ruleset, host: HostModel) {
+    public init(family: Family, ruleset: Ruleset, host: HostModel?) {
         self.init(family: family, rulesets: [ruleset], host: host)
     }
 
-    /// The space of packets that tells apart everything any of `rulesets` can.
-    public init(family: Family, rulesets: [Ruleset], host: HostModel) {
+    /// The space of packets that tells apart everything any of `rulesets` can, on `host` (nil:
+    /// on every possible host).
+    public init(family: Family, rulesets: [Ruleset], host: HostModel?) {
         self.family = family
-        var exact = Set(host.interfaces.map(\.name))
+        everyHost = host == nil
+        var exact = Set(host?.interfaces.map(\.name) ?? ["lo"])
         var prefixes = Set<String>()
         for table in rulesets.flatMap(\.tables) where table.family == family {
             for chain in table.chains {
@@ -85,33 +111,39 @@ public struct PacketSpace: Sendable {
 
     // Variable layout (see the type's comment).
     private var a: Int { addressBits }
+    private var k: Int { interfaceBits }
     public var transportProtocol: Field { Field(start: 0, width: 8) }
     public var destinationPort: Rewritable {
         Rewritable(arriving: Field(start: 25, width: 16), flag: 8, current: Field(start: 9, width: 16))
     }
     public var destination: Rewritable {
-        Rewritable(arriving: Field(start: 3 * a + 76, width: a), flag: 41, current: Field(start: 42, width: a))
+        Rewritable(arriving: Field(start: 3 * a + 77, width: a), flag: 41, current: Field(start: 42, width: a))
     }
     public var sourcePort: Rewritable {
         Rewritable(arriving: Field(start: a + 59, width: 16), flag: a + 42, current: Field(start: a + 43, width: 16))
     }
     public var source: Rewritable {
-        Rewritable(arriving: Field(start: 2 * a + 76, width: a), flag: a + 75, current: Field(start: a + 76, width: a))
+        Rewritable(arriving: Field(start: 2 * a + 77, width: a), flag: a + 75, current: Field(start: a + 77, width: a), marker: a + 76)
     }
-    public var state: Field { Field(start: 4 * a + 76, width: 3) }
-    public var inInterface: Field { Field(start: 4 * a + 79, width: interfaceBits) }
-    public var outInterface: Field { Field(start: 4 * a + 79 + interfaceBits, width: interfaceBits) }
-    public var variableCount: Int { 4 * a + 79 + 2 * interfaceBits }
+    private var hostStart: Int { 4 * a + 77 }
+    public var hostChoices: HostChoices {
+        HostChoices(routeOfDestination: Field(start: hostStart, width: k), routeOfRewrittenDestination: Field(start: hostStart + k, width: k),
+                    sourceIsLocal: hostStart + 2 * k, rewrittenSourceIsLocal: hostStart + 2 * k + 1,
+                    destinationIsBroadcast: hostStart + 2 * k + 2, rewrittenDestinationIsBroadcast: hostStart + 2 * k + 3,
+                    sourceIsBroadcast: hostStart + 2 * k + 4, rewrittenSourceIsBroadcast: hostStart + 2 * k + 5)
+    }
+    public var state: Field { Field(start: hostStart + 2 * k + 6, width: 3) }
+    public var inInterface: Field { Field(start: hostStart + 2 * k + 9, width: k) }
+    public var outInterface: Field { Field(start: hostStart + 3 * k + 9, width: k) }
+    public var variableCount: Int { hostStart + 4 * k + 9 }
 
     /// The fields NAT can rewrite.
     public var rewritable: [Rewritable] { [source, destination, sourcePort, destinationPort] }
 
-    /// Whether a variable is a rewritten flag or a bit of a current copy.
+    /// Whether a variable is a rewritten flag, the masquerade marker or a bit of a current copy.
     public func isRewrite(_ variable: Int) -> Bool {
-        variable == destinationPort.flag || destinationPort.current.bit(of: variable) != nil
-            || variable == destination.flag || destination.current.bit(of: variable) != nil
-            || variable == sourcePort.flag || sourcePort.current.bit(of: variable) != nil
-            || variable == source.flag || source.current.bit(of: variable) != nil
+        variable < hostStart && (destinationPort.isRewrite(variable) || destination.isRewrite(variable)
+            || sourcePort.isRewrite(variable) || source.isRewrite(variable))
     }
 
     /// The class a concrete interface name falls in (nil: none).
@@ -191,22 +223,27 @@ extension BDDManager {
     public func currentEquals(_ field: PacketSpace.Rewritable, _ value: UInt128) -> Node {
         let kept = and(notVariable(field.flag), and(equals(field.current, 0), equals(field.arriving, value)))
         let written = and(variable(field.flag), and(equals(field.current, value), not(equals(field.arriving, value))))
-        return or(kept, written)
+        let either = or(kept, written)
+        return field.marker.map { and(either, notVariable($0)) } ?? either
     }
 
     /// Every rewritable field not rewritten (the canonical "current = arriving").
     public func unchanged(_ space: PacketSpace) -> Node {
-        space.rewritable.reduce(Node.true) { and($0, and(notVariable($1.flag), equals($1.current, 0))) }
+        space.rewritable.reduce(Node.true) { set, field in
+            let kept = and(notVariable(field.flag), equals(field.current, 0))
+            return and(set, field.marker.map { and(kept, notVariable($0)) } ?? kept)
+        }
     }
 }
 
 /// Turns model matches into sets of packets.
 public struct MatchEncoder {
     public let space: PacketSpace
-    public let host: HostModel
+    /// Nil on every possible host: address types then read the host's choices.
+    public let host: HostModel?
     public let manager: BDDManager
 
-    public init(space: PacketSpace, host: HostModel, manager: BDDManager) {
+    public init(space: PacketSpace, host: HostModel?, manager: BDDManager) {
         self.space = space
         self.host = host
         self.manager = manager
@@ -244,7 +281,29 @@ public struct MatchEncoder {
             let any = states.reduce(BDDManager.Node.false) { m.or($0, m.equals(space.state, UInt128(PacketSpace.stateIndex($1)))) }
             return negate(any, negated)
         case let .addressType(direction, type, negated):
-            return negate(m.current(direction == .source ? space.source : space.destination) { addresses(ofType: type, field: $0) }, negated)
+            let field = direction == .source ? space.source : space.destination
+            guard host == nil else { return negate(m.current(field) { addresses(ofType: type, field: $0) }, negated) }
+            let choices = space.hostChoices
+            // A subnet's broadcast address (IPv4 only) has at least two host bits, all ones,
+            // and is routed by that subnet's interface.
+            func broadcastable(_ copy: PacketSpace.Field) -> BDDManager.Node {
+                guard space.family == .ipv4 else { return .false }
+                return m.and(m.variable(copy.variable(copy.width - 2)), m.variable(copy.variable(copy.width - 1)))
+            }
+            let types = direction == .source
+                ? m.ifThenElse(m.variable(field.flag),
+                               addresses(ofType: type, field: field.current, local: m.or(m.variable(field.marker!), m.variable(choices.rewrittenSourceIsLocal)),
+                                         broadcast: m.and(m.variable(choices.rewrittenSourceIsBroadcast), broadcastable(field.current))),
+                               addresses(ofType: type, field: field.arriving, local: m.variable(choices.sourceIsLocal),
+                                         broadcast: m.and(m.variable(choices.sourceIsBroadcast), broadcastable(field.arriving))))
+                : m.ifThenElse(m.variable(field.flag),
+                               addresses(ofType: type, field: field.current, local: route(choices.routeOfRewrittenDestination, is: space.interfaceClass("lo")),
+                                         broadcast: m.and(m.and(m.variable(choices.rewrittenDestinationIsBroadcast), broadcastable(field.current)),
+                                                          m.not(m.equals(choices.routeOfRewrittenDestination, 0)))),
+                               addresses(ofType: type, field: field.arriving, local: route(choices.routeOfDestination, is: space.interfaceClass("lo")),
+                                         broadcast: m.and(m.and(m.variable(choices.destinationIsBroadcast), broadcastable(field.arriving)),
+                                                          m.not(m.equals(choices.routeOfDestination, 0)))))
+            return negate(types, negated)
         case .comment:
             return .true
         }
@@ -265,27 +324,36 @@ public struct MatchEncoder {
     }
 
     /// The addresses of a routing type on the host (as `HostModel.addressType` classifies them).
+    /// The addresses of a routing type on the host (as `HostModel.addressType` classifies them).
     func addresses(ofType type: AddressType, field: PacketSpace.Field) -> BDDManager.Node {
         let m = manager
         func host(_ address: IPAddress) -> BDDManager.Node { m.equals(field, address.bits) }
         var local = BDDManager.Node.false
-        if space.family == .ipv4 { local = m.prefix(field, IPAddress("127.0.0.0")!.bits, length: 8) }
-        for interface in self.host.interfaces {
-            for prefix in interface.addresses where prefix.family == space.family { local = m.or(local, host(prefix.address)) }
+        var broadcast = BDDManager.Node.false
+        for interface in self.host?.interfaces ?? [] {
+            for prefix in interface.addresses where prefix.family == space.family {
+                local = m.or(local, host(prefix.address))
+                if prefix.family == .ipv4 && prefix.length < 31 { broadcast = m.or(broadcast, host(prefix.last)) }
+            }
         }
-        let unspecified = host(IPAddress(family: space.family, bits: 0))
+        return addresses(ofType: type, field: field, local: local, broadcast: broadcast)
+    }
+
+    /// The addresses of a routing type given which are local and broadcast besides the ones
+    /// every host has (127.0.0.0/8, 255.255.255.255), with `HostModel.addressType`'s precedence:
+    /// unspecified, local, multicast, broadcast, unicast.
+    func addresses(ofType type: AddressType, field: PacketSpace.Field, local hostLocal: BDDManager.Node, broadcast hostBroadcast: BDDManager.Node) -> BDDManager.Node {
+        let m = manager
+        func host(_ address: IPAddress) -> BDDManager.Node { m.equals(field, address.bits) }
+        var local = hostLocal, broadcast = hostBroadcast
+        if space.family == .ipv4 {
+            local = m.or(local, m.prefix(field, IPAddress("127.0.0.0")!.bits, length: 8))
+            broadcast = m.or(broadcast, host(IPAddress("255.255.255.255")!))
+        }
+        let unspec = host(IPAddress(family: space.family, bits: 0))
         let multicast = space.family == .ipv4
             ? m.prefix(field, IPAddress("224.0.0.0")!.bits, length: 4)
             : m.prefix(field, IPAddress("ff00::")!.bits, length: 8)
-        var broadcast = BDDManager.Node.false
-        if space.family == .ipv4 {
-            broadcast = host(IPAddress("255.255.255.255")!)
-            for interface in self.host.interfaces {
-                for prefix in interface.addresses where prefix.family == .ipv4 && prefix.length < 31 { broadcast = m.or(broadcast, host(prefix.last)) }
-            }
-        }
-        // The same precedence as HostModel.addressType: unspecified, local, multicast, broadcast, unicast.
-        let unspec = unspecified
         let isLocal = m.minus(local, unspec)
         let isMulticast = m.minus(m.minus(multicast, unspec), local)
         let isBroadcast = m.minus(m.minus(m.minus(broadcast, unspec), local), multicast)
@@ -298,4 +366,7 @@ public struct MatchEncoder {
         default: return .false
         }
     }
+
+    /// The choices where a route field holds interface class `c`.
+    func route(_ field: PacketSpace.Field, is c: Int) -> BDDManager.Node { manager.equals(field, UInt128(c)) }
 }

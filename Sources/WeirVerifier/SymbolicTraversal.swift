@@ -67,7 +67,8 @@ public struct OutcomeClass: Sendable {
 /// class's fate and final header.
 public struct SymbolicTraversal {
     public let ruleset: Ruleset
-    public let host: HostModel
+    /// Nil: every possible host (`PacketSpace.everyHost`).
+    public let host: HostModel?
     public let space: PacketSpace
     public let manager: BDDManager
     let encoder: MatchEncoder
@@ -85,7 +86,7 @@ public struct SymbolicTraversal {
     /// `cache` may be shared by traversals of other rulesets with the same host, space and
     /// manager (both sides of an equivalence check): what their rulesets have in common —
     /// match sets, chains, NAT rewrites — is then computed once.
-    public init(ruleset: Ruleset, host: HostModel, space: PacketSpace, manager: BDDManager, cache: SymbolicCache = SymbolicCache()) {
+    public init(ruleset: Ruleset, host: HostModel?, space: PacketSpace, manager: BDDManager, cache: SymbolicCache = SymbolicCache()) {
         self.ruleset = ruleset
         self.host = host
         self.space = space
@@ -194,7 +195,7 @@ public struct SymbolicTraversal {
         // Received on an interface.
         var received = Path(packets: m.minus(all, local), input: nil)
         var arriving: [Path] = []
-        for bridge in host.interfaces where bridge.isBridge {
+        for bridge in host?.interfaces ?? [] where bridge.isBridge {
             let c = space.interfaceClass(bridge.name)
             let on = m.and(received.packets, m.and(m.equals(space.inInterface, UInt128(c)), routed(to: c)))
             if on.isFalse { continue }
@@ -202,7 +203,7 @@ public struct SymbolicTraversal {
             var bridged = Path(packets: on, input: c)
             bridged.bridge = c
             bridged.route = c
-            if !host.bridgeNetfilter {
+            if host?.bridgeNetfilter == false {
                 finish(bridged, .forwarded(c))
             } else {
                 arriving.append(bridged)
@@ -225,7 +226,7 @@ public struct SymbolicTraversal {
                 }
                 // Forwarding: on, or a bridged packet going back out of its bridge.
                 var forwardable = routedPath
-                if !host.ipForward && routedPath.bridge != out {
+                if host?.ipForward == false && routedPath.bridge != out {
                     finish(routedPath, .unroutable)
                     continue
                 }
@@ -295,13 +296,18 @@ public struct SymbolicTraversal {
 
     /// Every packet the space can describe, as it arrives: a valid in-interface class and
     /// conntrack state, no out interface (a property of the path, not of the arriving packet),
-    /// and the current header equal to the arriving one.
+    /// the current header equal to the arriving one, and on every possible host valid routes.
     public var universe: BDDManager.Node {
         let m = manager
         let classes = m.range(space.inInterface, 0, UInt128(space.interfaces.count - 1))
         let noOutput = m.equals(space.outInterface, 0)
         let states = m.range(space.state, 0, UInt128(ConntrackState.allCases.count - 1))
-        return m.and(m.and(classes, m.and(noOutput, states)), m.unchanged(space))
+        var all = m.and(m.and(classes, m.and(noOutput, states)), m.unchanged(space))
+        if space.everyHost {
+            let routes = [space.hostChoices.routeOfDestination, space.hostChoices.routeOfRewrittenDestination]
+            all = routes.reduce(all) { m.and($0, m.range($1, 0, UInt128(space.interfaces.count - 1))) }
+        }
+        return all
     }
 
     // MARK: Routing
@@ -314,7 +320,8 @@ public struct SymbolicTraversal {
     /// The routing table as disjoint regions of the current destination: local addresses
     /// (`lo`), then each route minus the longer (or earlier equally long) ones, as
     /// `HostModel.route` picks.
-    static func routeRegions(host: HostModel, space: PacketSpace, manager m: BDDManager) -> [(interface: Int, destinations: BDDManager.Node)] {
+    static func routeRegions(host: HostModel?, space: PacketSpace, manager m: BDDManager) -> [(interface: Int, destinations: BDDManager.Node)] {
+        guard let host else { return chosenRouteRegions(space: space, manager: m) }
         let arriving = routeRegions(field: space.destination.arriving, host: host, space: space, manager: m)
         let current = routeRegions(field: space.destination.current, host: host, space: space, manager: m)
         return zip(arriving, current).map { ($0.interface, m.ifThenElse(m.variable(space.destination.flag), $1.destinations, $0.destinations)) }
@@ -343,8 +350,27 @@ public struct SymbolicTraversal {
         return regions
     }
 
-    /// The class of the interface the host routes a destination to (-1: no route).
-    func routeClass(_ destination: IPAddress) -> Int {
+    /// On every possible host: the route is the host's choice for the current destination
+    /// (`HostChoices`), except that IPv4's 127.0.0.0/8 is local on every host.
+    static func chosenRouteRegions(space: PacketSpace, manager m: BDDManager) -> [(interface: Int, destinations: BDDManager.Node)] {
+        let loopback = space.interfaceClass("lo")
+        let choices = space.hostChoices
+        func region(_ c: Int, _ copy: PacketSpace.Field, _ route: PacketSpace.Field) -> BDDManager.Node {
+            let chosen = m.equals(route, UInt128(c))
+            guard space.family == .ipv4 else { return chosen }
+            let local = m.prefix(copy, IPAddress("127.0.0.0")!.bits, length: 8)
+            return m.ifThenElse(local, c == loopback ? .true : .false, chosen)
+        }
+        return (1..<space.interfaces.count).map { c in
+            (c, m.ifThenElse(m.variable(space.destination.flag), region(c, space.destination.current, choices.routeOfRewrittenDestination),
+                             region(c, space.destination.arriving, choices.routeOfDestination)))
+        }
+    }
+
+    /// The class of the interface the host routes a destination to (-1: no route); nil on
+    /// every possible host, where it is a choice.
+    func routeClass(_ destination: IPAddress) -> Int? {
+        guard let host else { return nil }
         if let known = cache.routes[destination] { return known }
         let found = host.route(destination).map { space.interfaceClass($0) } ?? -1
         cache.routes[destination] = found
@@ -436,6 +462,16 @@ public struct SymbolicTraversal {
             return rewrite(reaching, set, [(space.source, to.address.bits)] + port(space.sourcePort, to.ports))
         case .masquerade(let ports):
             guard path.output != 0 else { return nil }
+            if host == nil {
+                // Some address of the host's: unknown, so marked, with every value left open
+                // for later matches. An out interface without an address (a drop) is not
+                // modelled: a pair of rulesets that agrees on every host with addresses
+                // masquerades the same packets, which such a host then drops on both sides.
+                let m = manager
+                let matched = m.and(reaching, set)
+                let marked = m.and(forgotten(matched, [space.source]), m.and(m.variable(space.source.flag), m.variable(space.source.marker!)))
+                return port(space.sourcePort, ports).reduce(marked) { m.and(forgotten($0, [$1.0]), currentEquals($1.0, $1.1)) }
+            }
             if let address = masqueradeAddress(path) {
                 return rewrite(reaching, set, [(space.source, address.bits)] + port(space.sourcePort, ports))
             }
@@ -492,6 +528,7 @@ public struct SymbolicTraversal {
     /// The source MASQUERADE writes on a path (`Simulator.masqueradeSource`), unless it is the
     /// destination (IPv6 out of loopback) or there is none.
     func masqueradeAddress(_ path: Path) -> IPAddress? {
+        guard let host else { return nil }
         let name = space.interfaces[path.output]
         guard name == "lo" else { return host.primaryAddress(of: name, family: space.family) }
         guard space.family == .ipv4 else { return nil }
@@ -661,8 +698,12 @@ struct ChainIndex {
     var destinationKeyed: [Int] = []
     var unkeyed: [Int] = []
 
+    /// False on every possible host, where a destination's route is a choice.
+    let routesKnown: Bool
+
     init(_ chain: Chain, traversal: SymbolicTraversal) {
         let space = traversal.space
+        routesKnown = traversal.host != nil
         for (index, rule) in chain.rules.enumerated() {
             var output: Int?
             var destination: IPAddress?
@@ -679,7 +720,9 @@ struct ChainIndex {
             if let output {
                 byOutput[output, default: []].append(index)
             } else if let destination {
-                byRoute[destination.family == space.family ? traversal.routeClass(destination) : -2, default: []].append(index)
+                if let route = destination.family == space.family ? traversal.routeClass(destination) : -2 {
+                    byRoute[route, default: []].append(index)
+                }
                 destinationKeyed.append(index)
             } else {
                 unkeyed.append(index)
@@ -690,7 +733,7 @@ struct ChainIndex {
     /// The rules that can match on a path with out interface `output` whose current
     /// destinations route to `route` (nil: not known), in order.
     func candidates(output: Int, route: Int?) -> [Int] {
-        let keyed = route.map { byRoute[$0] ?? [] } ?? destinationKeyed
+        let keyed = routesKnown ? route.map { byRoute[$0] ?? [] } ?? destinationKeyed : destinationKeyed
         return Self.merge(Self.merge(unkeyed, byOutput[output] ?? []), keyed)
     }
 

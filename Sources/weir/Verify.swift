@@ -4,12 +4,13 @@ import WeirDriver
 
 struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Prove two rulesets treat every packet alike on a host, or print a packet they do not.",
+        abstract: "Prove two rulesets treat every packet alike, on a host or on every host, or print a packet they do not.",
         discussion: """
             A and B are each a policy (.weir), an iptables-save file, an nft batch file, or netns:NAME. \
             With one argument, a policy: prove its iptables output equivalent to its nftables batch, \
             each read back from its own artifact. The host is --host's, else that of the first input \
-            that is a policy, else loopback only.
+            that is a policy, else (or with --every-host) every possible host: routes, local and \
+            broadcast addresses unconstrained, and a counterexample comes with a host it holds on.
 
             Exit codes: 0 equivalent, 1 not equivalent (with a counterexample), 2 bad input, 64 usage errors.
 
@@ -31,10 +32,14 @@ struct Verify: ParsableCommand {
     @Option(help: "A policy whose host model to use (interfaces, addresses, routes).")
     var host: String?
 
+    @Flag(help: "Prove it for every possible host, even when an input is a policy.")
+    var everyHost = false
+
     @Option(help: "text or json.")
     var format: Format = .text
 
     func validate() throws {
+        if everyHost && host != nil { throw ValidationError("--every-host and --host exclude each other") }
         guard right == nil else { return }
         guard case .policy = RulesetSource(argument: left) else {
             throw ValidationError("with one argument, it must be a policy (.weir): its iptables output is checked against its batch")
@@ -43,9 +48,9 @@ struct Verify: ParsableCommand {
 
     func run() throws {
         let loaded = if let right {
-            VerifyInputs.load(left, right, hostPolicy: host)
+            VerifyInputs.load(left, right, hostPolicy: host, everyHost: everyHost)
         } else {
-            VerifyInputs.translation(ofPolicy: left, hostPolicy: host)
+            VerifyInputs.translation(ofPolicy: left, hostPolicy: host, everyHost: everyHost)
         }
         let inputs: VerifyInputs
         switch loaded {

@@ -135,6 +135,110 @@ struct SymbolicTraversalTests {
         }
     }
 
+    /// On every possible host, with the choices of one concrete host, each packet's class must
+    /// exist, be unique, and give the simulator's outcome on that host. MASQUERADE's source is
+    /// "some address of the host" there, so only that it was masqueraded is compared.
+    static func checkEveryHost(_ ruleset: Ruleset, hosts: [HostModel], packets: [(Packet, Origin)], label: String) {
+        for family in Family.allCases {
+            let manager = BDDManager()
+            let space = PacketSpace(family: family, rulesets: [ruleset], host: nil)
+            let traversal = SymbolicTraversal(ruleset: ruleset, host: nil, space: space, manager: manager)
+            let classes = traversal.classes()
+            for host in hosts {
+                let simulator = Simulator(ruleset: ruleset, host: host)
+                for (packet, origin) in packets where packet.family == family {
+                    let expected = simulator.simulate(packet, from: origin, trace: false)
+                    let choices = Self.choices(of: host, for: packet, rewrittenTo: expected.packet, space: space, manager: manager)
+                    let arriving = manager.and(space.arrivingSet(packet, input: space.inputClass(origin), manager: manager), choices)
+                    let owners = classes.filter { !manager.and($0.packets, arriving).isFalse }
+                    #expect(owners.count == 1, "\(label): \(owners.count) classes hold \(packet) from \(origin): \(owners.map(\.fate)) on \(host.interfaces.map(\.name)) simulator \(simulator.simulate(packet, from: origin, trace: false).outcome)")
+                    guard let owner = owners.first, let member = manager.anyMember(manager.and(owner.packets, arriving)) else { continue }
+                    let fate: OutcomeClass.Fate? = switch expected.outcome {
+                    case .deliveredLocally: .deliveredLocally
+                    case .forwarded(let name): .forwarded(space.interfaceClass(name))
+                    case .sent(let name): .sent(space.interfaceClass(name))
+                    case .dropped: .dropped
+                    case .unroutable: .unroutable
+                    }
+                    #expect(owner.fate == fate, "\(label) on \(host.interfaces.map(\.name)): \(packet) from \(origin): simulator \(expected.outcome), symbolic \(owner.fate)")
+                    guard owner.fate == fate, ObservableOutcome(expected).fate.getsThrough else { continue }
+                    func value(_ f: PacketSpace.Rewritable, _ arrived: UInt128) -> UInt128 {
+                        guard member[f.flag] == true else { return arrived }
+                        return (0..<f.current.width).reduce(UInt128(0)) { $0 << 1 | (member[f.current.variable($1)] == true ? 1 : 0) }
+                    }
+                    let final = expected.packet
+                    let masqueraded = member[space.source.marker!] == true
+                    if !masqueraded { #expect(value(space.source, packet.source.bits) == final.source.bits, "\(label): \(packet) source") }
+                    #expect(value(space.destination, packet.destination.bits) == final.destination.bits, "\(label): \(packet) destination")
+                    #expect(value(space.destinationPort, UInt128(packet.destinationPort)) == UInt128(final.destinationPort), "\(label): \(packet) dport")
+                    #expect(value(space.sourcePort, UInt128(packet.sourcePort)) == UInt128(final.sourcePort), "\(label): \(packet) sport")
+                }
+            }
+        }
+    }
+
+    /// The choices `host` makes for a packet that the simulator rewrote to `rewritten` (its
+    /// last header): the route, locality and broadcast of its addresses, arriving and rewritten.
+    static func choices(of host: HostModel, for packet: Packet, rewrittenTo rewritten: Packet, space: PacketSpace, manager m: BDDManager) -> BDDManager.Node {
+        let c = space.hostChoices
+        func route(_ address: IPAddress) -> UInt128 { UInt128(host.route(address).map { space.interfaceClass($0) } ?? 0) }
+        func bit(_ v: Int, _ on: Bool) -> BDDManager.Node { on ? m.variable(v) : m.notVariable(v) }
+        var set = m.and(m.equals(c.routeOfDestination, route(packet.destination)),
+                        m.and(bit(c.sourceIsLocal, host.isLocal(packet.source)),
+                              m.and(bit(c.destinationIsBroadcast, host.addressType(of: packet.destination) == .broadcast),
+                                    bit(c.sourceIsBroadcast, host.addressType(of: packet.source) == .broadcast))))
+        if rewritten.destination != packet.destination {
+            set = m.and(set, m.and(m.equals(c.routeOfRewrittenDestination, route(rewritten.destination)),
+                                   bit(c.rewrittenDestinationIsBroadcast, host.addressType(of: rewritten.destination) == .broadcast)))
+        }
+        if rewritten.source != packet.source {
+            set = m.and(set, m.and(bit(c.rewrittenSourceIsLocal, host.isLocal(rewritten.source)),
+                                   bit(c.rewrittenSourceIsBroadcast, host.addressType(of: rewritten.source) == .broadcast)))
+        }
+        return set
+    }
+
+    @Test("every possible host: with a concrete host's choices, random packets get the simulator's outcome on it (150 rulesets × 3 hosts)")
+    func everyHost() {
+        var random = R(state: 0x4556_4552_5948_4F53)
+        // Forwarding on and bridged traffic through netfilter, as on every host the check covers.
+        let hosts = [
+            MatchEncoderTests.host,
+            HostModel(interfaces: [.init(name: "eth0", addresses: [Prefix("8.8.8.1/24")!, Prefix("172.17.0.2/30")!]),
+                                   .init(name: "wg0", addresses: [Prefix("10.0.3.122/32")!])],
+                      extraRoutes: [.init(destination: Prefix("0.0.0.0/0")!, interface: "eth0"), .init(destination: Prefix("224.0.0.0/4")!, interface: "wg0")]),
+            HostModel(interfaces: [.init(name: "veth1", addresses: [Prefix("10.0.3.121/32")!, Prefix("fd00::1/64")!])]),
+        ]
+        for round in 0..<150 {
+            let ruleset = Self.randomRuleset(&random)
+            let packets = (0..<40).map { _ -> (Packet, Origin) in
+                let packet = Packet(source: IPAddress(random.pick(MatchEncoderTests.addresses))!, destination: IPAddress(random.pick(MatchEncoderTests.addresses))!,
+                                    transport: random.pick([.tcp, .udp, .icmp]), sourcePort: UInt16(random.pick([22, 80, 1000])),
+                                    destinationPort: UInt16(random.pick([22, 80, 1000, 8001])), state: random.pick(ConntrackState.allCases))
+                let origin: Origin = random.next() % 4 == 0 ? .local : .interface(random.pick(["enp0s8", "docker0", "eth0", "wg0", "veth1", "lo"]))
+                return (packet, origin)
+            }
+            Self.checkEveryHost(ruleset, hosts: hosts, packets: packets, label: "round \(round)")
+        }
+    }
+
+    @Test("every policy on every possible host: random packets get the simulator's outcome on the policy's host", arguments: NftFixtures.policies)
+    func policiesEveryHost(_ policy: String) throws {
+        let result = Compiler.compile(path: Repository.policy(policy))
+        let ruleset = try #require(result.ruleset)
+        var host = try RulesetSource.host(ofPolicy: Repository.policy(policy)).get()
+        host.ipForward = true
+        host.bridgeNetfilter = true
+        // Every interface with an address of each family: on every possible host MASQUERADE
+        // always has one to take (an interface without one, where it drops, is not modelled).
+        for (index, interface) in host.interfaces.enumerated() where interface.name != "lo" {
+            if !interface.addresses.contains(where: { $0.family == .ipv4 }) { host.interfaces[index].addresses.append(Prefix("198.51.100.\(index)/32")!) }
+            if !interface.addresses.contains(where: { $0.family == .ipv6 }) { host.interfaces[index].addresses.append(Prefix("2001:db8:ffff::\(index)/128")!) }
+        }
+        var random = R(state: 0x4556_4552_5950_4F4C)
+        Self.checkEveryHost(ruleset, hosts: [host], packets: Self.packets(ruleset, host: host, count: 300, &random), label: policy)
+    }
+
     @Test("each policy's iptables output and nft batch, lifted back, are equivalent", arguments: NftFixtures.policies)
     func policyBackendsAreEquivalent(_ policy: String) throws {
         let result = Compiler.compile(path: Repository.policy(policy))

@@ -208,6 +208,21 @@ struct VerifierMutationTests {
         tally.mutants += 1
         tally.verifierSeconds += answer.seconds
         let left = Simulator(ruleset: subject.ruleset, host: subject.host), right = Simulator(ruleset: mutant.ruleset, host: subject.host)
+        // On every possible host: a counterexample holds on the host found with it, and
+        // equivalence there implies equivalence on the subject's host (one of them).
+        let everywhere = VerifierSupport.check(subject.ruleset, mutant.ruleset, host: nil, "\(subject.name), mutant \(mutant.description), every host")
+        tally.verifierSeconds += everywhere.seconds
+        if let c = everywhere.counterexample {
+            if let host = c.host {
+                if let problem = VerifierSupport.refutation(of: c, left: subject.ruleset, right: mutant.ruleset, host: host) {
+                    Issue.record("\(subject.name), mutant \(mutant.description) on every host (\(VerifierSupport.seedLine)): \(problem)")
+                }
+            } else {
+                Issue.record("\(subject.name), mutant \(mutant.description): a counterexample on every host without its host")
+            }
+        } else if let c = answer.counterexample {
+            Issue.record("\(subject.name), mutant \(mutant.description) (\(VerifierSupport.seedLine)): equivalent on every host but not on its own: \(c)")
+        }
         if let c = answer.counterexample {
             tally.different += 1
             if let problem = VerifierSupport.refutation(of: c, left: left, right: right) {

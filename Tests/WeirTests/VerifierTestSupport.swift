@@ -54,7 +54,7 @@ extension VerifierSupport {
     /// `Verifier.check` under a watchdog: a check still running after `timeout` seconds cannot
     /// be stopped (and may be eating memory), so the watchdog names it on standard error and
     /// ends the test process — a failure that says which pair, instead of a hang.
-    static func check(_ left: Ruleset, _ right: Ruleset, host: HostModel, _ what: String) -> EquivalenceResult {
+    static func check(_ left: Ruleset, _ right: Ruleset, host: HostModel?, _ what: String) -> EquivalenceResult {
         let watch = Watch()
         let limit = timeout
         DispatchQueue.global().asyncAfter(deadline: .now() + limit) {

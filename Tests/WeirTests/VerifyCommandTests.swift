@@ -76,22 +76,26 @@ struct VerifyCommandTests {
         let lines = run.stdout.split(separator: "\n").map(String.init)
         try #require(lines.count >= 7, "\(run.stdout)")
         #expect(lines[0].hasPrefix("not equivalent: open.rules ≢ nossh.rules ("))
-        // No policy among the inputs and no --host: the loopback-only host, and the output says so.
-        #expect(lines[0].hasSuffix(" on a host with loopback only; pass --host POLICY"))
+        // No policy among the inputs and no --host: every possible host, and the output says so.
+        #expect(lines[0].hasSuffix(" on every host"))
         #expect(lines[1].hasPrefix("counterexample: "))
         #expect(lines[1].contains(" PROTO=TCP "))
         #expect(lines[1].contains(" DPT=22 "))
         #expect(lines[1].contains(" STATE="))
         #expect(lines[1].contains("IN=") || lines[1].contains("from a local process"))
+        // The host it was found on: one where the packet's destination is local (on lo).
+        let destination = try #require(lines[1].split(separator: " ").first { $0.hasPrefix("DST=") }).dropFirst(4)
+        #expect(lines[2].hasPrefix("on the host: lo 127.0.0.1/8 "))
+        #expect(lines[2].contains(" \(destination)/32"))
         // Column headers, then the left trace (open: INPUT's policy) beside the right (nossh: the DROP rule).
-        #expect(lines[2].hasPrefix("open.rules "))
-        #expect(lines[2].hasSuffix(" | nossh.rules"))
+        #expect(lines[3].hasPrefix("open.rules "))
+        #expect(lines[3].hasSuffix(" | nossh.rules"))
         let row = try #require(lines.first { $0.contains(" | filter:INPUT:rule:1 ") }, "no side-by-side row with the DROP rule:\n\(run.stdout)")
         #expect(row.hasPrefix("filter:INPUT:policy:1 "))
         #expect(row.contains("DPT=22"))
         #expect(lines.contains { $0.hasSuffix(" | dropped at filter:INPUT:rule:1") })
         // Every row's separator sits in the same column: the left column is padded.
-        let separators = Set(lines[2...].filter { $0.contains(" | ") }.map { $0.distance(from: $0.startIndex, to: $0.range(of: " | ")!.lowerBound) })
+        let separators = Set(lines[3...].filter { $0.contains(" | ") }.map { $0.distance(from: $0.startIndex, to: $0.range(of: " | ")!.lowerBound) })
         #expect(separators.count == 1)
         #expect(lines[lines.count - 2].hasPrefix("open.rules: delivered locally as SRC="))
         #expect(lines[lines.count - 2].hasSuffix(" DPT=22"))
@@ -105,9 +109,16 @@ struct VerifyCommandTests {
         let run = try weir(["verify", "open.rules", "nossh.rules", "--format", "json"], in: directory)
         #expect(run.status == 1, "\(run.stdout)\(run.stderr)")
         let object = try json(run.stdout)
-        #expect(Set(object.keys) == ["equivalent", "classes", "seconds", "counterexample", "left", "right"])
+        #expect(Set(object.keys) == ["equivalent", "classes", "seconds", "counterexample", "left", "right", "host"])
         #expect(object["equivalent"] as? Bool == false)
         let packet = try #require(object["counterexample"] as? [String: Any])
+        // On every possible host, the counterexample comes with the host it holds on: there the
+        // destination is a local address (lo's), so the left side delivers it.
+        let host = try #require(object["host"] as? [String: Any])
+        let interfaces = try #require(host["interfaces"] as? [[String: Any]])
+        let loopback = try #require(interfaces.first { $0["name"] as? String == "lo" })
+        #expect((loopback["addresses"] as? [String] ?? []).contains("\(packet["dst"] as? String ?? "?")/32"))
+        #expect(host["routes"] is [Any])
         #expect(Set(packet.keys) == ["in", "out", "src", "dst", "proto", "sport", "dport", "state"])
         #expect(packet["proto"] as? String == "tcp")
         #expect(packet["dport"] as? Int == 22)
@@ -128,28 +139,45 @@ struct VerifyCommandTests {
         #expect(Set(right.keys) == ["fate", "interface"])
     }
 
-    @Test("--host is honoured: SSH dropped only to the uplink address differs on that host, not on loopback only")
+    @Test("--host is honoured: SSH dropped only to one address differs where it is the host's, not where it is routed away")
     func hostIsHonoured() throws {
-        let directory = try scratch(["open.rules": Self.open, "nossh-uplink.rules": Self.noSSHToUplink])
+        let directory = try scratch(["open.rules": Self.open, "nossh-uplink.rules": Self.noSSHToUplink,
+                                     "elsewhere.weir": "docker classic\n\nhost elsewhere {\n    interface eth0 address 192.0.2.10/24\n}\n"])
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        // On the loopback-only host 10.0.3.121 is not a local address and nothing routes to it
-        // (no interface, no default route), so every packet to it is unroutable under both
-        // rulesets, whatever port: INPUT never sees it, and the DROP rule cannot make a
-        // difference. Every other packet passes INPUT's ACCEPT policy under both. Equivalent.
-        let empty = try weir(["verify", "open.rules", "nossh-uplink.rules"], in: directory)
-        #expect(empty.status == 0, "\(empty.stdout)\(empty.stderr)")
-        #expect(empty.stdout.hasPrefix("equivalent: open.rules ≡ nossh-uplink.rules ("))
-        #expect(empty.stdout.hasSuffix(" on a host with loopback only; pass --host POLICY\n"))
-        // On docker-default.weir's host enp0s8 carries 10.0.3.121, so TCP to port 22 of it is
-        // delivered under open.rules and dropped under the other: not equivalent, and only
-        // such a packet can be the counterexample.
+        // On every possible host: some host has 10.0.3.121 as its own address, and there TCP to
+        // its port 22 is delivered under open.rules and dropped under the other.
+        let every = try weir(["verify", "open.rules", "nossh-uplink.rules"], in: directory)
+        #expect(every.status == 1, "\(every.stdout)\(every.stderr)")
+        #expect(every.stdout.split(separator: "\n").first?.hasSuffix(" on every host") == true)
+        #expect(every.stdout.contains(" DST=10.0.3.121 PROTO=TCP "))
+        #expect(every.stdout.contains("on the host: lo 127.0.0.1/8 10.0.3.121/32"))
+        // On elsewhere.weir's host 10.0.3.121 is not local: its default route sends it out eth0,
+        // so INPUT never sees it and the DROP rule cannot make a difference. Equivalent.
+        let elsewhere = try weir(["verify", "open.rules", "nossh-uplink.rules", "--host", "elsewhere.weir"], in: directory)
+        #expect(elsewhere.status == 0, "\(elsewhere.stdout)\(elsewhere.stderr)")
+        #expect(elsewhere.stdout.hasPrefix("equivalent: open.rules ≡ nossh-uplink.rules ("))
+        #expect(!elsewhere.stdout.contains("every host"))
+        // On docker-default.weir's host enp0s8 carries 10.0.3.121: not equivalent, and only such
+        // a packet can be the counterexample.
         let seeded = try weir(["verify", "open.rules", "nossh-uplink.rules", "--host", Repository.policy("docker-default.weir")], in: directory)
         #expect(seeded.status == 1, "\(seeded.stdout)\(seeded.stderr)")
         let lines = seeded.stdout.split(separator: "\n").map(String.init)
         try #require(lines.count > 2)
-        #expect(!lines[0].contains("loopback only"))
+        #expect(!lines[0].contains("every host"))
         #expect(lines[1].contains(" DST=10.0.3.121 PROTO=TCP "))
         #expect(lines[1].contains(" DPT=22 "))
+        #expect(!lines[2].hasPrefix("on the host"))
+        // --every-host and --host together are a usage error.
+        let both = try weir(["verify", "open.rules", "nossh-uplink.rules", "--every-host", "--host", "elsewhere.weir"], in: directory)
+        #expect(both.status == 64)
+    }
+
+    @Test("--every-host proves a policy's translation for every possible host")
+    func everyHostTranslation() throws {
+        let run = try weir(["verify", "Policies/docker-default.weir", "--every-host"])
+        #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+        #expect(run.stdout.hasPrefix("equivalent: Policies/docker-default.weir (iptables) ≡ Policies/docker-default.weir (batch) ("))
+        #expect(run.stdout.hasSuffix(" on every host\n"))
     }
 
     @Test("without --host, the first input that is a policy gives the host")
@@ -274,7 +302,7 @@ struct VerifyTranslationTests {
         let inputs = try Self.inputs(result, host)
         #expect(inputs.left.label == Self.policy + " (iptables)")
         #expect(inputs.right.label == Self.policy + " (batch)")
-        #expect(!inputs.hostIsEmpty)
+        #expect(inputs.host != nil)
         #expect(inputs.check().equivalent)
     }
 
