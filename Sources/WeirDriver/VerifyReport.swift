@@ -43,6 +43,9 @@ public enum VerifyReport {
     public static func simulatorDisagreement(_ inputs: VerifyInputs, _ counterexample: Counterexample) -> String? {
         let (left, right) = traversals(inputs, counterexample)
         var problems: [String] = []
+        if counterexample.host != nil && ObservableOutcome(left) == ObservableOutcome(right) {
+            problems.append("the host found with it does not show the difference (\(ObservableOutcome(left)) on both sides)")
+        }
         for (label, claimed, traversal) in [(inputs.left.label, counterexample.left, left), (inputs.right.label, counterexample.right, right)]
         where ObservableOutcome(traversal) != claimed {
             problems.append("\(label): the verifier says \(claimed), the simulator \(ObservableOutcome(traversal))")

@@ -6,14 +6,16 @@ import WeirSimulator
 /// with its traces.
 ///
 /// It has loopback and one interface per interface class (the class's representative name),
-/// each with a fresh address of its own (what MASQUERADE takes); the packet's addresses are made
-/// local (on `lo`), routed out of the chosen interface (a /32 or /128 route), or left without a
-/// route, as chosen; a broadcast choice becomes a connected subnet whose last address it is.
+/// each with an address of its own first (what MASQUERADE takes); the packet's addresses and the
+/// addresses NAT wrote are made local (on `lo`), routed out of the chosen interface (a /32 or
+/// /128 route), or left without a route, as chosen; a broadcast choice becomes a connected
+/// subnet whose last address it is; it forwards as chosen.
 enum ChosenHost {
-    /// The host for a packet whose choices are `assignment`'s, and whose destination and source
-    /// were rewritten to `destinations` and `sources` (by either side).
+    /// The host for a packet whose choices are `assignment`'s, whose destination and source
+    /// NAT rewrote to `destinations` and `sources` (by either side), and whose masqueraded
+    /// source, where the difference depends on it, is `masquerade`.
     static func make(space: PacketSpace, packet: Packet, assignment: [Int: Bool],
-                     destinations: [IPAddress], sources: [IPAddress]) -> HostModel {
+                     destinations: [IPAddress], sources: [IPAddress], masquerade: IPAddress?) -> HostModel {
         let family = space.family
         let choices = space.hostChoices
         let loopbackClass = space.interfaceClass("lo")
@@ -29,7 +31,7 @@ enum ChosenHost {
         var local: [Prefix] = family == .ipv4 ? [Prefix("127.0.0.1/8")!] : []
         var addresses: [Int: [Prefix]] = [:]
         var routes: [HostModel.Route] = []
-        var used = Set([packet.source, packet.destination] + destinations + sources)
+        var used = Set([packet.source, packet.destination] + destinations + sources + (masquerade.map { [$0] } ?? []))
 
         func route(_ address: IPAddress, _ c: Int, broadcast: Bool) {
             guard !alwaysLocal(address), c != 0 else { return }
@@ -38,7 +40,7 @@ enum ChosenHost {
                 return
             }
             routes.append(HostModel.Route(destination: single(address), interface: space.representative(ofClass: c)))
-            if broadcast { addresses[c, default: []].append(subnet(lastAddress: address)) }
+            if broadcast && family == .ipv4 { addresses[c, default: []].append(subnet(lastAddress: address)) }
         }
         // A subnet whose last address is `address` (two or more host bits, all ones), with the
         // interface's address just before it.
@@ -49,20 +51,20 @@ enum ChosenHost {
         }
 
         route(packet.destination, value(choices.routeOfDestination), broadcast: bit(choices.destinationIsBroadcast))
-        for destination in destinations {
-            route(destination, value(choices.routeOfRewrittenDestination), broadcast: bit(choices.rewrittenDestinationIsBroadcast))
+        for written in choices.written where destinations.contains(written.address) || sources.contains(written.address) {
+            route(written.address, value(written.route), broadcast: bit(written.isBroadcast))
         }
         if bit(choices.sourceIsLocal) && !alwaysLocal(packet.source) { local.append(single(packet.source)) }
-        for source in sources where bit(choices.rewrittenSourceIsLocal) && !alwaysLocal(source) { local.append(single(source)) }
-        let anyOther = space.interfaces.count - 1
-        if bit(choices.sourceIsBroadcast) && family == .ipv4 { addresses[anyOther, default: []].append(subnet(lastAddress: packet.source)) }
-        for source in sources where bit(choices.rewrittenSourceIsBroadcast) && family == .ipv4 {
-            addresses[anyOther, default: []].append(subnet(lastAddress: source))
+        if bit(choices.sourceIsBroadcast) && family == .ipv4 {
+            addresses[space.interfaces.count - 1, default: []].append(subnet(lastAddress: packet.source))
         }
 
-        // Every other interface gets a fresh address first: the one MASQUERADE takes.
+        // Every other interface gets an address first, the one MASQUERADE takes (out of lo,
+        // IPv4 takes the first interface's): the masqueraded source the difference needs, or a
+        // fresh one.
         var next: UInt128 = 1
         func fresh() -> IPAddress {
+            if let masquerade { return masquerade }
             let base = family == .ipv4 ? IPAddress("198.51.100.0")!.bits : IPAddress("2001:db8:ffff::")!.bits
             while used.contains(IPAddress(family: family, bits: base + next)) { next += 1 }
             let address = IPAddress(family: family, bits: base + next)
@@ -73,6 +75,6 @@ enum ChosenHost {
         for c in 1..<space.interfaces.count where c != loopbackClass {
             interfaces.append(HostModel.Interface(name: space.representative(ofClass: c), addresses: [single(fresh())] + (addresses[c] ?? [])))
         }
-        return HostModel(interfaces: interfaces, extraRoutes: routes, ipForward: true, bridgeNetfilter: true)
+        return HostModel(interfaces: interfaces, extraRoutes: routes, ipForward: bit(choices.forwards), bridgeNetfilter: true)
     }
 }

@@ -22,20 +22,37 @@ enum OutcomeComparison {
             return out
         }
         let l = grouped(left), r = grouped(right)
-        var differing = BDDManager.Node.false
+        // The difference in the fates that get through first: there the current header is
+        // kept, and on every possible host a masqueraded source in it is the host address the
+        // difference needs (a drop keeps no header).
+        var passing = BDDManager.Node.false, stopped = BDDManager.Node.false
         for fate in Set(l.keys).union(r.keys) {
             let a = l[fate, default: .false], b = r[fate, default: .false]
             if a == b { continue }
-            differing = m.or(differing, m.or(m.minus(a, b), m.minus(b, a)))
+            let difference = m.or(m.minus(a, b), m.minus(b, a))
+            if fate.getsThrough { passing = m.or(passing, difference) } else { stopped = m.or(stopped, difference) }
         }
-        guard !differing.isFalse,
-              let witness = packet(in: m.exists(differing, where: space.isRewrite), space: space, manager: m) else { return nil }
+        let differing = passing.isFalse ? stopped : passing
+        guard !differing.isFalse else { return nil }
+        // The witness is taken from the difference itself, current header included.
+        guard let witness = packet(in: differing, space: space, manager: m) else {
+            preconditionFailure("a non-empty difference of outcome classes has no packet")
+        }
         guard space.everyHost else {
-            func outcome(_ classes: [OutcomeClass]) -> ObservableOutcome? {
-                classes.lazy.compactMap { $0.outcome(for: witness.packet, from: witness.origin, space: space, manager: m) }.first
+            func outcome(_ classes: [OutcomeClass]) -> ObservableOutcome {
+                guard let found = classes.lazy.compactMap({ $0.outcome(for: witness.packet, from: witness.origin, space: space, manager: m) }).first else {
+                    preconditionFailure("\(witness.packet) is in no outcome class")
+                }
+                return found
             }
-            guard let a = outcome(left), let b = outcome(right) else { return nil }
-            return Counterexample(packet: witness.packet, origin: witness.origin, left: a, right: b)
+            return Counterexample(packet: witness.packet, origin: witness.origin, left: outcome(left), right: outcome(right))
+        }
+        let source = space.source
+        var masquerade: IPAddress?
+        if witness.assignment[source.marker!] == true {
+            masquerade = IPAddress(family: space.family, bits: (0..<source.current.width).reduce(UInt128(0)) {
+                $0 << 1 | (witness.assignment[source.current.variable($1)] == true ? 1 : 0)
+            })
         }
         // The witness's choices, the addresses each side rewrote it to, a host that makes
         // those choices, and both sides simulated on it.
@@ -58,7 +75,8 @@ enum OutcomeComparison {
         func simulate(_ host: HostModel) -> [Traversal] {
             [rulesets.0, rulesets.1].map { Simulator(ruleset: $0, host: host).simulate(witness.packet, from: witness.origin, trace: false) }
         }
-        var host = ChosenHost.make(space: space, packet: witness.packet, assignment: witness.assignment, destinations: destinations, sources: sources)
+        var host = ChosenHost.make(space: space, packet: witness.packet, assignment: witness.assignment,
+                                   destinations: destinations, sources: sources, masquerade: masquerade)
         var runs = simulate(host)
         for _ in 0..<2 {
             let newDestinations = runs.map(\.packet.destination).filter { $0 != witness.packet.destination && !destinations.contains($0) }
@@ -66,14 +84,15 @@ enum OutcomeComparison {
             if newDestinations.isEmpty && newSources.isEmpty { break }
             destinations += newDestinations
             sources += newSources
-            host = ChosenHost.make(space: space, packet: witness.packet, assignment: witness.assignment, destinations: destinations, sources: sources)
+            host = ChosenHost.make(space: space, packet: witness.packet, assignment: witness.assignment,
+                                   destinations: destinations, sources: sources, masquerade: masquerade)
             runs = simulate(host)
         }
         return Counterexample(packet: witness.packet, origin: witness.origin, left: ObservableOutcome(runs[0]), right: ObservableOutcome(runs[1]), host: host)
     }
 
-    /// One concrete arriving packet of a non-empty set (over the arriving fields), and where it
-    /// arrives. Prefers what a reader expects: a new connection, over tcp or udp, from an interface.
+    /// One concrete arriving packet of a non-empty set, where it arrives, and the whole
+    /// assignment it came from (host choices and current header included). Prefers what a reader expects: a new connection, over tcp or udp, from an interface.
     static func packet(in set: BDDManager.Node, space: PacketSpace, manager m: BDDManager) -> (packet: Packet, origin: Origin, assignment: [Int: Bool])? {
         let new = m.equals(space.state, UInt128(PacketSpace.stateIndex(.new)))
         let received = m.not(m.equals(space.inInterface, 0))
@@ -133,11 +152,7 @@ extension PacketSpace {
 
     /// The host's choices of an assignment (variables it leaves out are false).
     public func choiceSet(_ assignment: [Int: Bool], manager m: BDDManager) -> BDDManager.Node {
-        let c = hostChoices
-        let bits = [c.sourceIsLocal, c.rewrittenSourceIsLocal, c.destinationIsBroadcast, c.rewrittenDestinationIsBroadcast,
-                    c.sourceIsBroadcast, c.rewrittenSourceIsBroadcast]
-            + (0..<interfaceBits).flatMap { [c.routeOfDestination.variable($0), c.routeOfRewrittenDestination.variable($0)] }
-        return bits.reduce(BDDManager.Node.true) { m.and($0, assignment[$1] == true ? m.variable($1) : m.notVariable($1)) }
+        hostChoices.variables.reduce(BDDManager.Node.true) { m.and($0, assignment[$1] == true ? m.variable($1) : m.notVariable($1)) }
     }
 
     /// Whether a concrete packet arriving from `origin` is in `set` (with some current header).

@@ -8,14 +8,16 @@ import WeirSimulator
 /// "rewritten" flag and a current copy: flag 0 means the current value is the arriving one
 /// (and the current copy is all zeros), flag 1 that it is the current copy, which then differs
 /// from the arriving value. So every (arriving, current) pair has one encoding and sets stay
-/// canonical, and an unrewritten packet costs nothing in the current copies.
+/// canonical, and an unrewritten packet costs nothing in the current copies. On every possible
+/// host the source also has a marker, "masqueraded": the current source is then an address of
+/// the host's, unknown, so its current copy is left open (every value) and the flag is set.
 ///
 /// Order, first tested first: the protocol, the destination port (flag, current, arriving),
 /// the current destination address (flag, current), the source port (flag, current,
 /// arriving), the source address (flag, masquerade marker, current, arriving), the arriving
 /// destination address, the host's choices (`HostChoices`, used on every possible host only),
-/// the conntrack state, the in-interface class, the out-interface class. What one published port's rules decide (its
-/// protocol and port, and its DNAT's current port and address) thus sits at the top, above
+/// the conntrack state, the in-interface class, the out-interface class. What one published
+/// port's rules decide (its protocol and port, and its DNAT's current port and address) thus sits at the top, above
 /// what all of them share (the local addresses Docker's DNAT applies to, the sources, states
 /// and interfaces), so each port costs its own few nodes and operations on it stay shallow.
 /// Interfaces come last: with them first, every set split at the top by interface.
@@ -52,20 +54,33 @@ public struct PacketSpace: Sendable {
         }
     }
 
-    /// The host's choices for one packet when the check is for every possible host: the route
-    /// of its arriving destination and of the destination it was rewritten to (an interface
-    /// class, `lo` for a local address, 0 for no route), and whether its arriving source, its
-    /// rewritten source and both destinations are local or broadcast addresses. They are
-    /// inputs, like the packet's fields, and only the ones of a field's current value matter.
+    /// The host's choices when the check is for every possible host, inputs like the packet's
+    /// fields: the route of the arriving destination (an interface class, `lo` for a local
+    /// address, 0 for no route), whether the arriving source is local, whether either is a
+    /// subnet's broadcast address, whether the host forwards, and for each address a NAT target
+    /// of the rulesets writes, its own route and broadcast choice (an address is local where
+    /// its route is `lo`). An address NAT writes is one of those constants, so each rewritten
+    /// value has a choice of its own, whichever side wrote it.
     public struct HostChoices: Sendable {
+        /// The choices for one address a NAT target writes.
+        public struct Written: Sendable {
+            public let address: IPAddress
+            public let route: Field
+            public let isBroadcast: Int
+        }
+
         public let routeOfDestination: Field
-        public let routeOfRewrittenDestination: Field
         public let sourceIsLocal: Int
-        public let rewrittenSourceIsLocal: Int
         public let destinationIsBroadcast: Int
-        public let rewrittenDestinationIsBroadcast: Int
         public let sourceIsBroadcast: Int
-        public let rewrittenSourceIsBroadcast: Int
+        public let forwards: Int
+        public let written: [Written]
+
+        /// Every choice variable.
+        public var variables: [Int] {
+            (0..<routeOfDestination.width).map(routeOfDestination.variable) + [sourceIsLocal, destinationIsBroadcast, sourceIsBroadcast, forwards]
+                + written.flatMap { w in (0..<w.route.width).map(w.route.variable) + [w.isBroadcast] }
+        }
     }
 
     public let family: Family
@@ -76,6 +91,8 @@ public struct PacketSpace: Sendable {
     /// True when the check is for every possible host: routes, local and broadcast addresses
     /// are the `hostChoices` variables, not a host model's.
     public let everyHost: Bool
+    /// On every possible host, the addresses NAT targets write (DNAT and SNAT), sorted.
+    public let writtenAddresses: [IPAddress]
 
     public init(family: Family, ruleset: Ruleset, host: HostModel?) {
         self.init(family: family, rulesets: [ruleset], host: host)
@@ -88,9 +105,14 @@ public struct PacketSpace: Sendable {
         everyHost = host == nil
         var exact = Set(host?.interfaces.map(\.name) ?? ["lo"])
         var prefixes = Set<String>()
+        var written = Set<IPAddress>()
         for table in rulesets.flatMap(\.tables) where table.family == family {
             for chain in table.chains {
                 for rule in chain.rules {
+                    switch rule.target {
+                    case .dnat(let to), .snat(let to): if to.address.family == family { written.insert(to.address) }
+                    default: break
+                    }
                     for match in rule.matches {
                         switch match {
                         case .inInterface(let name, _), .outInterface(let name, _):
@@ -107,6 +129,7 @@ public struct PacketSpace: Sendable {
         while (1 << bits) < interfaces.count { bits += 1 }
         interfaceBits = bits
         addressBits = family.bitWidth
+        writtenAddresses = host == nil ? written.sorted { $0.bits < $1.bits } : []
     }
 
     // Variable layout (see the type's comment).
@@ -126,16 +149,20 @@ public struct PacketSpace: Sendable {
         Rewritable(arriving: Field(start: 2 * a + 77, width: a), flag: a + 75, current: Field(start: a + 77, width: a), marker: a + 76)
     }
     private var hostStart: Int { 4 * a + 77 }
+    private var hostWidth: Int { k + 4 + writtenAddresses.count * (k + 1) }
     public var hostChoices: HostChoices {
-        HostChoices(routeOfDestination: Field(start: hostStart, width: k), routeOfRewrittenDestination: Field(start: hostStart + k, width: k),
-                    sourceIsLocal: hostStart + 2 * k, rewrittenSourceIsLocal: hostStart + 2 * k + 1,
-                    destinationIsBroadcast: hostStart + 2 * k + 2, rewrittenDestinationIsBroadcast: hostStart + 2 * k + 3,
-                    sourceIsBroadcast: hostStart + 2 * k + 4, rewrittenSourceIsBroadcast: hostStart + 2 * k + 5)
+        let written = writtenAddresses.enumerated().map { index, address in
+            HostChoices.Written(address: address, route: Field(start: hostStart + k + 4 + index * (k + 1), width: k),
+                                isBroadcast: hostStart + k + 4 + index * (k + 1) + k)
+        }
+        return HostChoices(routeOfDestination: Field(start: hostStart, width: k), sourceIsLocal: hostStart + k,
+                           destinationIsBroadcast: hostStart + k + 1, sourceIsBroadcast: hostStart + k + 2, forwards: hostStart + k + 3,
+                           written: written)
     }
-    public var state: Field { Field(start: hostStart + 2 * k + 6, width: 3) }
-    public var inInterface: Field { Field(start: hostStart + 2 * k + 9, width: k) }
-    public var outInterface: Field { Field(start: hostStart + 3 * k + 9, width: k) }
-    public var variableCount: Int { hostStart + 4 * k + 9 }
+    public var state: Field { Field(start: hostStart + hostWidth, width: 3) }
+    public var inInterface: Field { Field(start: hostStart + hostWidth + 3, width: k) }
+    public var outInterface: Field { Field(start: hostStart + hostWidth + 3 + k, width: k) }
+    public var variableCount: Int { hostStart + hostWidth + 3 + 2 * k }
 
     /// The fields NAT can rewrite.
     public var rewritable: [Rewritable] { [source, destination, sourcePort, destinationPort] }
@@ -168,30 +195,19 @@ public struct PacketSpace: Sendable {
     /// The index of a conntrack state in the 3-bit state field.
     public static func stateIndex(_ state: ConntrackState) -> Int { ConntrackState.allCases.firstIndex(of: state)! }
 
-    /// The variables' values for a packet that arrived as `packet` on the in-interface class
-    /// `input` (0: sent locally), has the out-interface class `output`, and whose header is now
-    /// `current` (nil: unchanged).
-    public func assignment(_ packet: Packet, input: Int, output: Int = 0, current: Packet? = nil) -> (Int) -> Bool {
-        let now = current ?? packet
-        var fields: [(Field, UInt128)] = [
+    /// The variables' values for a packet as it arrives on the in-interface class `input` (0:
+    /// sent locally), with the out-interface class `output` (nothing rewritten, no host choice).
+    public func assignment(_ packet: Packet, input: Int, output: Int = 0) -> (Int) -> Bool {
+        let fields: [(Field, UInt128)] = [
             (transportProtocol, UInt128(packet.transport.number)), (state, UInt128(Self.stateIndex(packet.state))),
             (inInterface, UInt128(input)), (outInterface, UInt128(output)),
+            (source.arriving, packet.source.bits), (destination.arriving, packet.destination.bits),
+            (sourcePort.arriving, UInt128(packet.sourcePort)), (destinationPort.arriving, UInt128(packet.destinationPort)),
         ]
-        var flags: [Int] = []
-        for (field, was, now) in [(source, packet.source.bits, now.source.bits), (destination, packet.destination.bits, now.destination.bits),
-                                  (sourcePort, UInt128(packet.sourcePort), UInt128(now.sourcePort)),
-                                  (destinationPort, UInt128(packet.destinationPort), UInt128(now.destinationPort))] {
-            fields.append((field.arriving, was))
-            if was != now {
-                flags.append(field.flag)
-                fields.append((field.current, now))
-            }
-        }
         var bits = [Bool](repeating: false, count: variableCount)
         for (field, value) in fields {
             for bit in 0..<field.width { bits[field.variable(bit)] = (value >> UInt128(field.width - 1 - bit)) & 1 == 1 }
         }
-        for flag in flags { bits[flag] = true }
         return { bits[$0] }
     }
 }
@@ -284,23 +300,29 @@ public struct MatchEncoder {
             let field = direction == .source ? space.source : space.destination
             guard host == nil else { return negate(m.current(field) { addresses(ofType: type, field: $0) }, negated) }
             let choices = space.hostChoices
+            let loopback = UInt128(space.interfaceClass("lo"))
             // A subnet's broadcast address (IPv4 only) has at least two host bits, all ones,
-            // and is routed by that subnet's interface.
+            // and a route (its subnet's).
             func broadcastable(_ copy: PacketSpace.Field) -> BDDManager.Node {
                 guard space.family == .ipv4 else { return .false }
                 return m.and(m.variable(copy.variable(copy.width - 2)), m.variable(copy.variable(copy.width - 1)))
             }
+            // A written address: local where its route is lo, broadcast where chosen and it can be.
+            func written(_ copy: PacketSpace.Field, _ property: (PacketSpace.HostChoices.Written) -> BDDManager.Node) -> BDDManager.Node {
+                choices.written.reduce(BDDManager.Node.false) { m.or($0, m.and(m.equals(copy, $1.address.bits), property($1))) }
+            }
+            let writtenLocal = { (w: PacketSpace.HostChoices.Written) in m.equals(w.route, loopback) }
+            let writtenBroadcast = { (w: PacketSpace.HostChoices.Written) in m.and(m.variable(w.isBroadcast), m.not(m.equals(w.route, 0))) }
             let types = direction == .source
                 ? m.ifThenElse(m.variable(field.flag),
-                               addresses(ofType: type, field: field.current, local: m.or(m.variable(field.marker!), m.variable(choices.rewrittenSourceIsLocal)),
-                                         broadcast: m.and(m.variable(choices.rewrittenSourceIsBroadcast), broadcastable(field.current))),
+                               addresses(ofType: type, field: field.current, local: m.or(m.variable(field.marker!), written(field.current, writtenLocal)),
+                                         broadcast: m.and(written(field.current, writtenBroadcast), broadcastable(field.current))),
                                addresses(ofType: type, field: field.arriving, local: m.variable(choices.sourceIsLocal),
                                          broadcast: m.and(m.variable(choices.sourceIsBroadcast), broadcastable(field.arriving))))
                 : m.ifThenElse(m.variable(field.flag),
-                               addresses(ofType: type, field: field.current, local: route(choices.routeOfRewrittenDestination, is: space.interfaceClass("lo")),
-                                         broadcast: m.and(m.and(m.variable(choices.rewrittenDestinationIsBroadcast), broadcastable(field.current)),
-                                                          m.not(m.equals(choices.routeOfRewrittenDestination, 0)))),
-                               addresses(ofType: type, field: field.arriving, local: route(choices.routeOfDestination, is: space.interfaceClass("lo")),
+                               addresses(ofType: type, field: field.current, local: written(field.current, writtenLocal),
+                                         broadcast: m.and(written(field.current, writtenBroadcast), broadcastable(field.current))),
+                               addresses(ofType: type, field: field.arriving, local: m.equals(choices.routeOfDestination, loopback),
                                          broadcast: m.and(m.and(m.variable(choices.destinationIsBroadcast), broadcastable(field.arriving)),
                                                           m.not(m.equals(choices.routeOfDestination, 0)))))
             return negate(types, negated)
@@ -323,7 +345,6 @@ public struct MatchEncoder {
         }
     }
 
-    /// The addresses of a routing type on the host (as `HostModel.addressType` classifies them).
     /// The addresses of a routing type on the host (as `HostModel.addressType` classifies them).
     func addresses(ofType type: AddressType, field: PacketSpace.Field) -> BDDManager.Node {
         let m = manager
@@ -366,7 +387,4 @@ public struct MatchEncoder {
         default: return .false
         }
     }
-
-    /// The choices where a route field holds interface class `c`.
-    func route(_ field: PacketSpace.Field, is c: Int) -> BDDManager.Node { manager.equals(field, UInt128(c)) }
 }

@@ -61,10 +61,11 @@ public struct OutcomeClass: Sendable {
 /// The in-interface field's class 0 ("none") stands for a locally sent packet. A path carries
 /// what the pipeline fixes: the out interface once routed, the in interface where known, and
 /// the interface the routing table sends its current destinations to. A match on an interface
-/// so fixed is decided on the spot; any other is a BDD over the current header. The classes
-/// returned are disjoint on arriving packets and cover every packet of the family; the
+/// so fixed is decided on the spot; any other is a BDD over the current header. On a host, the
+/// classes returned are disjoint on arriving packets and cover every packet of the family; the
 /// concrete simulator, given a packet of a class (without a known flow), ends with that
-/// class's fate and final header.
+/// class's fate and final header. On every possible host they are that for each choice of the
+/// host's (`PacketSpace.HostChoices`), and a masqueraded source may be any address.
 public struct SymbolicTraversal {
     public let ruleset: Ruleset
     /// Nil: every possible host (`PacketSpace.everyHost`).
@@ -76,8 +77,6 @@ public struct SymbolicTraversal {
     let cache: SymbolicCache
     /// This ruleset's chains by table and name, as the cache identifies their contents.
     let chainIDs = ChainIDs()
-    /// tcp, udp or sctp.
-    let hasPorts: BDDManager.Node
     /// The family's base chains per hook, in the simulator's order (priority, then ruleset order).
     let bases: [Hook: [(table: Table, chain: Chain)]]
     /// The routing table as regions of the current destination.
@@ -93,7 +92,6 @@ public struct SymbolicTraversal {
         self.manager = manager
         self.cache = cache
         encoder = MatchEncoder(space: space, host: host, manager: manager)
-        hasPorts = encoder.hasPorts
         var all: [(hook: Hook, priority: Int, order: Int, table: Table, chain: Chain)] = []
         for table in ruleset.tables where table.family == space.family {
             for chain in table.chains {
@@ -224,11 +222,18 @@ public struct SymbolicTraversal {
                     for p in delivered { finish(p, .deliveredLocally) }
                     continue
                 }
-                // Forwarding: on, or a bridged packet going back out of its bridge.
+                // Forwarding: on, or a bridged packet going back out of its bridge; on every
+                // possible host, where the host chose to forward.
                 var forwardable = routedPath
                 if host?.ipForward == false && routedPath.bridge != out {
                     finish(routedPath, .unroutable)
                     continue
+                }
+                if host == nil {
+                    let forwards = m.variable(space.hostChoices.forwards)
+                    finish(routedPath.with(m.minus(routedPath.packets, forwards)), .unroutable)
+                    forwardable.packets = m.and(routedPath.packets, forwards)
+                    if forwardable.packets.isFalse { continue }
                 }
                 forwardable.output = out
                 let (forwarded, forwardDrops) = runHook(.forward, [forwardable])
@@ -304,7 +309,8 @@ public struct SymbolicTraversal {
         let states = m.range(space.state, 0, UInt128(ConntrackState.allCases.count - 1))
         var all = m.and(m.and(classes, m.and(noOutput, states)), m.unchanged(space))
         if space.everyHost {
-            let routes = [space.hostChoices.routeOfDestination, space.hostChoices.routeOfRewrittenDestination]
+            let choices = space.hostChoices
+            let routes = [choices.routeOfDestination] + choices.written.map(\.route)
             all = routes.reduce(all) { m.and($0, m.range($1, 0, UInt128(space.interfaces.count - 1))) }
         }
         return all
@@ -355,15 +361,19 @@ public struct SymbolicTraversal {
     static func chosenRouteRegions(space: PacketSpace, manager m: BDDManager) -> [(interface: Int, destinations: BDDManager.Node)] {
         let loopback = space.interfaceClass("lo")
         let choices = space.hostChoices
-        func region(_ c: Int, _ copy: PacketSpace.Field, _ route: PacketSpace.Field) -> BDDManager.Node {
-            let chosen = m.equals(route, UInt128(c))
-            guard space.family == .ipv4 else { return chosen }
-            let local = m.prefix(copy, IPAddress("127.0.0.0")!.bits, length: 8)
-            return m.ifThenElse(local, c == loopback ? .true : .false, chosen)
-        }
+        let localNet = Prefix("127.0.0.0/8")!
         return (1..<space.interfaces.count).map { c in
-            (c, m.ifThenElse(m.variable(space.destination.flag), region(c, space.destination.current, choices.routeOfRewrittenDestination),
-                             region(c, space.destination.arriving, choices.routeOfDestination)))
+            // An arriving destination routes as chosen for it; a rewritten one, which a NAT
+            // target wrote, as chosen for that address.
+            var arriving = m.equals(choices.routeOfDestination, UInt128(c))
+            if space.family == .ipv4 {
+                arriving = m.ifThenElse(m.prefix(space.destination.arriving, localNet.address.bits, length: 8), c == loopback ? .true : .false, arriving)
+            }
+            let rewritten = choices.written.reduce(BDDManager.Node.false) { set, w in
+                let routes: BDDManager.Node = localNet.contains(w.address) ? (c == loopback ? .true : .false) : m.equals(w.route, UInt128(c))
+                return m.or(set, m.and(m.equals(space.destination.current, w.address.bits), routes))
+            }
+            return (c, m.ifThenElse(m.variable(space.destination.flag), rewritten, arriving))
         }
     }
 
@@ -483,7 +493,7 @@ public struct SymbolicTraversal {
                 assign(manager.and(matched, currentEquals(space.destination, value)), [(space.source, value)] + port(space.sourcePort, ports))
             })
         default:
-            return manager.and(reaching, set)
+            preconditionFailure("\(target) is not a NAT target")
         }
     }
 
@@ -720,6 +730,7 @@ struct ChainIndex {
             if let output {
                 byOutput[output, default: []].append(index)
             } else if let destination {
+                // An address of the other family matches no packet: filed under no route at all.
                 if let route = destination.family == space.family ? traversal.routeClass(destination) : -2 {
                     byRoute[route, default: []].append(index)
                 }
@@ -784,7 +795,7 @@ struct ChainRun {
     enum Effect {
         /// Nothing: they go on to the next rule (LOG, CHECKSUM, DNAT/SNAT outside nat).
         case none
-        /// They leave the chain, whichever rule of a run with this target matched them.
+        /// They leave the chain, whichever rule of a block with this target matched them.
         case ends
         /// They jump or go to a chain (what comes back depends on the rule's position).
         case calls
@@ -911,7 +922,8 @@ struct ChainRun {
     /// its first rule.
     func blocks(of chain: Chain) -> [(rule: Int, set: BDDManager.Node)] {
         // They depend on the path only through what it fixes.
-        let key = SymbolicCache.BlockKey(chain: traversal.chainID(table, chain), input: path.input, output: path.output, route: path.route)
+        let key = SymbolicCache.BlockKey(chain: traversal.chainID(table, chain), input: path.input, output: path.output,
+                                         route: traversal.host == nil ? nil : path.route)
         if let known = traversal.cache.blocks[key] { return known }
         let candidates = traversal.index(table, chain).candidates(output: path.output, route: path.route)
         var blocks: [(rule: Int, set: BDDManager.Node)] = []

@@ -148,7 +148,7 @@ struct SymbolicTraversalTests {
                 let simulator = Simulator(ruleset: ruleset, host: host)
                 for (packet, origin) in packets where packet.family == family {
                     let expected = simulator.simulate(packet, from: origin, trace: false)
-                    let choices = Self.choices(of: host, for: packet, rewrittenTo: expected.packet, space: space, manager: manager)
+                    let choices = Self.choices(of: host, for: packet, space: space, manager: manager)
                     let arriving = manager.and(space.arrivingSet(packet, input: space.inputClass(origin), manager: manager), choices)
                     let owners = classes.filter { !manager.and($0.packets, arriving).isFalse }
                     #expect(owners.count == 1, "\(label): \(owners.count) classes hold \(packet) from \(origin): \(owners.map(\.fate)) on \(host.interfaces.map(\.name)) simulator \(simulator.simulate(packet, from: origin, trace: false).outcome)")
@@ -177,25 +177,19 @@ struct SymbolicTraversalTests {
         }
     }
 
-    /// The choices `host` makes for a packet that the simulator rewrote to `rewritten` (its
-    /// last header): the route, locality and broadcast of its addresses, arriving and rewritten.
-    static func choices(of host: HostModel, for packet: Packet, rewrittenTo rewritten: Packet, space: PacketSpace, manager m: BDDManager) -> BDDManager.Node {
+    /// The choices `host` makes for a packet: the route, locality and broadcast of its
+    /// addresses and of every address a NAT target writes, and forwarding.
+    static func choices(of host: HostModel, for packet: Packet, space: PacketSpace, manager m: BDDManager) -> BDDManager.Node {
         let c = space.hostChoices
         func route(_ address: IPAddress) -> UInt128 { UInt128(host.route(address).map { space.interfaceClass($0) } ?? 0) }
         func bit(_ v: Int, _ on: Bool) -> BDDManager.Node { on ? m.variable(v) : m.notVariable(v) }
-        var set = m.and(m.equals(c.routeOfDestination, route(packet.destination)),
-                        m.and(bit(c.sourceIsLocal, host.isLocal(packet.source)),
-                              m.and(bit(c.destinationIsBroadcast, host.addressType(of: packet.destination) == .broadcast),
-                                    bit(c.sourceIsBroadcast, host.addressType(of: packet.source) == .broadcast))))
-        if rewritten.destination != packet.destination {
-            set = m.and(set, m.and(m.equals(c.routeOfRewrittenDestination, route(rewritten.destination)),
-                                   bit(c.rewrittenDestinationIsBroadcast, host.addressType(of: rewritten.destination) == .broadcast)))
+        var set = [m.equals(c.routeOfDestination, route(packet.destination)), bit(c.sourceIsLocal, host.isLocal(packet.source)),
+                   bit(c.destinationIsBroadcast, host.addressType(of: packet.destination) == .broadcast),
+                   bit(c.sourceIsBroadcast, host.addressType(of: packet.source) == .broadcast), bit(c.forwards, host.ipForward)]
+        for written in c.written {
+            set += [m.equals(written.route, route(written.address)), bit(written.isBroadcast, host.addressType(of: written.address) == .broadcast)]
         }
-        if rewritten.source != packet.source {
-            set = m.and(set, m.and(bit(c.rewrittenSourceIsLocal, host.isLocal(rewritten.source)),
-                                   bit(c.rewrittenSourceIsBroadcast, host.addressType(of: rewritten.source) == .broadcast)))
-        }
-        return set
+        return set.reduce(BDDManager.Node.true) { m.and($0, $1) }
     }
 
     @Test("every possible host: with a concrete host's choices, random packets get the simulator's outcome on it (150 rulesets × 3 hosts)")

@@ -430,6 +430,57 @@ struct VerifierMutationTests {
         if let problem = VerifierSupport.refutation(of: counterexample, left: left, right: right, host: host) { Issue.record("\(problem)") }
     }
 
+    /// Pairs that differ only on some hosts: on every possible host each must be called
+    /// different, with a counterexample the simulator confirms on the host found with it.
+    static let onSomeHostsOnly: [(name: String, left: Ruleset, right: Ruleset)] = {
+        func table(_ name: String, _ edits: [String: [Rule]], family: Family = .ipv4) -> Table {
+            var t = XtablesLayout.emptyTable(name, family: family)!
+            for (chain, rules) in edits { t.modifyChain(chain) { $0.rules = rules } }
+            return t
+        }
+        func dnat(to address: String) -> Rule {
+            Rule([.address(.destination, Prefix("192.0.2.1/32")!, negated: false), .protocol(.tcp, negated: false),
+                  .port(.destination, PortRange(80), negated: false)], .dnat(NATDestination(address: IPAddress(address)!)))
+        }
+        var dropping = table("filter", [:])
+        dropping.modifyChain("INPUT") { $0.kind = .base(hook: .input, priority: 0, policy: .drop) }
+        dropping.modifyChain("FORWARD") { $0.kind = .base(hook: .forward, priority: 0, policy: .drop) }
+        let broadcastDrop = Rule([.address(.destination, Prefix("10.0.0.0/8")!, negated: false), .addressType(.destination, .broadcast, negated: false)], .drop)
+        let masquerade = table("nat", ["POSTROUTING": [Rule([], .masquerade(ports: nil))]])
+        let late = Table(family: .ipv4, name: "late", chains: [Chain(name: "POSTROUTING", kind: .base(hook: .postrouting, priority: 200, policy: .accept),
+                                                                     rules: [Rule([.conntrackState([.new], negated: false), .address(.source, Prefix("10.0.0.0/8")!, negated: false)], .drop)])])
+        return [
+            // Both DNAT 192.0.2.1:80 and drop whatever they receive, but to different
+            // addresses: where 10.0.0.1 is local and 10.0.0.2 has no route, the left drops the
+            // packet in INPUT and the right finds no route. Each written address routes as
+            // chosen for it, not one choice for both.
+            ("DNAT to two addresses, INPUT and FORWARD dropping",
+             Ruleset(tables: [table("nat", ["PREROUTING": [dnat(to: "10.0.0.1")]]), dropping]),
+             Ruleset(tables: [table("nat", ["PREROUTING": [dnat(to: "10.0.0.2")]]), dropping])),
+            // A broadcast address of 10/8 dropped in FORWARD or in mangle PREROUTING: the same
+            // where the host forwards; where it does not, the left's is unroutable, the right's
+            // dropped.
+            ("broadcast dropped in FORWARD or in PREROUTING",
+             Ruleset(tables: [table("filter", ["FORWARD": [broadcastDrop]])]),
+             Ruleset(tables: [table("mangle", ["PREROUTING": [broadcastDrop]])])),
+            // MASQUERADE, then a later POSTROUTING chain dropping new packets from 10/8: the left
+            // drops what leaves by an interface whose address is in 10/8, the right does not.
+            ("MASQUERADE, then a drop of the host's own 10/8 source",
+             Ruleset(tables: [masquerade, late]), Ruleset(tables: [masquerade])),
+        ]
+    }()
+
+    @Test("on every host: pairs that differ on some hosts only are told apart, on a host that shows it", arguments: 0..<3)
+    func differentOnSomeHosts(_ index: Int) throws {
+        let pair = Self.onSomeHostsOnly[index]
+        let answer = VerifierSupport.check(pair.left, pair.right, host: nil, pair.name)
+        let counterexample = try #require(answer.counterexample, "\(pair.name): called equivalent on every host")
+        let host = try #require(counterexample.host, "\(pair.name): no host with the counterexample")
+        if let problem = VerifierSupport.refutation(of: counterexample, left: pair.left, right: pair.right, host: host) {
+            Issue.record("\(pair.name): \(problem)")
+        }
+    }
+
     @Test("the seed policy's model is equivalent to the reference dump")
     func seedPolicyEqualsReference() throws {
         let result = Compiler.compile(path: Repository.policy("docker-default.weir"))
