@@ -91,6 +91,7 @@ public struct SymbolicTraversal {
         self.space = space
         self.manager = manager
         self.cache = cache
+        cache.bind(to: SymbolicCache.Context(space: space, host: host, manager: manager))
         encoder = MatchEncoder(space: space, host: host, manager: manager)
         var all: [(hook: Hook, priority: Int, order: Int, table: Table, chain: Chain)] = []
         for table in ruleset.tables where table.family == space.family {
@@ -182,8 +183,8 @@ public struct SymbolicTraversal {
             if parts[fate] == nil { fates.append(fate) }
             parts[fate, default: []].append(path.packets)
         }
-        func finish(_ drops: [(BDDManager.Node, String)], from path: Path) {
-            for (packets, _) in drops { finish(path.with(packets), .dropped) }
+        func finish(_ drops: [BDDManager.Node], from path: Path) {
+            for packets in drops { finish(path.with(packets), .dropped) }
         }
 
         let all = universe
@@ -415,9 +416,9 @@ public struct SymbolicTraversal {
 
     /// Runs every base chain of `hook` on the paths: the paths that come through (merged), and
     /// the drops with the path they were dropped on.
-    func runHook(_ hook: Hook, _ paths: [Path], natDone: Bool = false) -> ([Path], [(Path, [(BDDManager.Node, String)])]) {
+    func runHook(_ hook: Hook, _ paths: [Path], natDone: Bool = false) -> ([Path], [(Path, [BDDManager.Node])]) {
         var current = merged(paths)
-        var drops: [(Path, [(BDDManager.Node, String)])] = []
+        var drops: [(Path, [BDDManager.Node])] = []
         let newState = manager.equals(space.state, UInt128(PacketSpace.stateIndex(.new)))
         for (table, chain) in bases[hook] ?? [] {
             let isNAT = table.name == "nat"
@@ -431,13 +432,13 @@ public struct SymbolicTraversal {
                     runs = path.with(manager.and(path.packets, newState))
                     if runs.packets.isFalse { continue }
                 }
-                var dropped: [(BDDManager.Node, String)] = []
+                var dropped: [BDDManager.Node] = []
                 for (packets, verdict) in ChainRun(traversal: self, table: table, path: runs).run(chain) {
                     switch verdict {
                     case .accept:
                         next.append(runs.with(packets))
-                    case .drop(let at):
-                        dropped.append((packets, at))
+                    case .drop:
+                        dropped.append(packets)
                     case .translated(let target):
                         var translated = runs.with(packets)
                         if case .dnat(let to) = target { translated.route = routeClass(to.address) }
@@ -632,8 +633,41 @@ public final class SymbolicCache {
     var writes: [WriteKey: BDDManager.Node] = [:]
     var rewrites: [RewriteKey: BDDManager.Node?] = [:]
     private var chains: [ChainKey: Int] = [:]
+    private var context: Context?
 
     public init() {}
+
+    /// What the cached sets depend on besides the rules: one space, host and manager.
+    struct Context: Equatable {
+        var family: Family
+        var interfaces: [String]
+        var writtenAddresses: [IPAddress]
+        var hostInterfaces: [HostModel.Interface]?
+        var hostRoutes: [HostModel.Route]?
+        var forwards: Bool?
+        var bridgeNetfilter: Bool?
+        var manager: ObjectIdentifier
+
+        init(space: PacketSpace, host: HostModel?, manager: BDDManager) {
+            family = space.family
+            interfaces = space.interfaces
+            writtenAddresses = space.writtenAddresses
+            hostInterfaces = host?.interfaces
+            hostRoutes = host?.extraRoutes
+            forwards = host?.ipForward
+            bridgeNetfilter = host?.bridgeNetfilter
+            self.manager = ObjectIdentifier(manager)
+        }
+    }
+
+    /// Ties the cache to its first traversal's context; another context is a programming error.
+    func bind(to context: Context) {
+        if let bound = self.context {
+            precondition(bound == context, "a SymbolicCache is shared only by traversals of one space, host and manager")
+        } else {
+            self.context = context
+        }
+    }
 
     /// A chain's contents, with what of its table a run of it depends on.
     struct ChainKey: Hashable {
@@ -765,8 +799,8 @@ struct ChainIndex {
 enum ChainVerdict: Equatable {
     /// Accepted, by a rule or the policy: the packet goes on to the next base chain or hook.
     case accept
-    /// Dropped or rejected, at `location` (`table:chain:rule|return|policy:N`, as traces print it).
-    case drop(at: String)
+    /// Dropped or rejected (where is not observable; the simulator's trace tells).
+    case drop
     /// Accepted by a NAT target (nat tables only), with the packets already rewritten.
     case translated(Target)
 }
@@ -786,7 +820,7 @@ struct ChainRun {
 
     func run(_ base: Chain) -> [(BDDManager.Node, ChainVerdict)] {
         var finished: [(BDDManager.Node, ChainVerdict)] = []
-        let back = evaluate(base, path.packets, baseName: base.name, depth: 0, gotos: 0, into: &finished)
+        let back = evaluate(base, path.packets, depth: 0, gotos: 0, into: &finished)
         if !back.isFalse { finished.append((back, policy(base))) }
         return finished.filter { !$0.0.isFalse }
     }
@@ -818,7 +852,7 @@ struct ChainRun {
     }
 
     func policy(_ base: Chain) -> ChainVerdict {
-        base.policy == .drop ? .drop(at: "\(table.name):\(base.name):policy:\(base.rules.count + 1)") : .accept
+        base.policy == .drop ? .drop : .accept
     }
 
     /// Runs `chain`; ended classes go to `finished`, and the packets that fall off its end or
@@ -829,10 +863,9 @@ struct ChainRun {
     /// with one target together), and the run is carved out of the rest once — one DNAT per
     /// published port is then one pass, not one subtraction per port from an ever more carved
     /// set, and Docker's per-bridge isolation jumps are one jump.
-    func evaluate(_ chain: Chain, _ packets: BDDManager.Node, baseName: String, depth: Int, gotos: Int,
+    func evaluate(_ chain: Chain, _ packets: BDDManager.Node, depth: Int, gotos: Int,
                   into finished: inout [(BDDManager.Node, ChainVerdict)]) -> BDDManager.Node {
         let m = manager
-        let isBase = chain.name == baseName && depth == 0
         var remaining = packets
         var returning = BDDManager.Node.false
         let blocks = self.blocks(of: chain)
@@ -861,16 +894,12 @@ struct ChainRun {
             }
             for group in groups {
                 let set = traversal.union(group.sets)
-                let index = group.rule
-                let rule = chain.rules[index]
-                let standard: Bool = switch rule.target { case .accept, .drop, .return: true; default: false }
-                let kind = rule.matches.isEmpty && standard ? (isBase ? "policy" : "return") : "rule"
-                let location = "\(table.name):\(chain.name):\(kind):\(index + 1)"
+                let rule = chain.rules[group.rule]
                 if table.name == "nat", Self.rewrites(rule.target) {
                     if let rewritten = traversal.translated(reaching, set, by: rule.target, on: path) {
                         if !rewritten.isFalse { finished.append((rewritten, .translated(rule.target))) }
                     } else {
-                        finished.append((m.and(reaching, set), .drop(at: location)))
+                        finished.append((m.and(reaching, set), .drop))
                     }
                     continue
                 }
@@ -880,31 +909,31 @@ struct ChainRun {
                 case .accept:
                     finished.append((matched, .accept))
                 case .drop, .reject:
-                    finished.append((matched, .drop(at: location)))
+                    finished.append((matched, .drop))
                 case .return:
                     returning = m.or(returning, matched)
                 case .jump(let name):
                     guard let target = table.chain(named: name) else { continue }  // no effect: not in a block
                     guard depth < table.chains.count else {
-                        finished.append((matched, .drop(at: location)))
+                        finished.append((matched, .drop))
                         continue
                     }
                     // What comes back goes on after the run: it matches no later block of it.
-                    let back = evaluate(target, matched, baseName: baseName, depth: depth + 1, gotos: gotos, into: &finished)
+                    let back = evaluate(target, matched, depth: depth + 1, gotos: gotos, into: &finished)
                     remaining = m.or(remaining, back)
                 case .goto(let name):
                     guard let target = table.chain(named: name) else { continue }  // no effect: not in a block
                     guard gotos < Self.gotoLimit else {
-                        finished.append((matched, .drop(at: location)))
+                        finished.append((matched, .drop))
                         continue
                     }
                     // The goto'd chain replaces this one: what comes back of it leaves this chain too.
-                    let back = evaluate(target, matched, baseName: baseName, depth: depth, gotos: gotos + 1, into: &finished)
+                    let back = evaluate(target, matched, depth: depth, gotos: gotos + 1, into: &finished)
                     returning = m.or(returning, back)
                 case .dnat, .snat:
                     continue  // outside nat: no effect, not in a block; in nat: translated above
                 case .masquerade:
-                    finished.append((matched, .drop(at: location)))  // outside nat
+                    finished.append((matched, .drop))  // outside nat
                 case .log, .checksumFill:
                     continue  // no effect: not in a block
                 }
