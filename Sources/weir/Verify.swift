@@ -10,7 +10,8 @@ struct Verify: ParsableCommand {
             With one argument, a policy: prove its iptables output equivalent to its nftables batch, \
             each read back from its own artifact. The host is --host's, else that of the first input \
             that is a policy, else (or with --every-host) every possible host: routes, local and \
-            broadcast addresses unconstrained, and a counterexample comes with a host it holds on.
+            broadcast addresses and forwarding unconstrained, and a counterexample comes with a \
+            host it holds on.
 
             Exit codes: 0 equivalent, 1 not equivalent (with a counterexample), 2 bad input, 64 usage errors.
 
@@ -18,6 +19,8 @@ struct Verify: ParsableCommand {
               weir verify Policies/docker-default.weir
               weir verify Policies/docker-default.weir Generated/docker-default.iptables
               weir verify Policies/docker-default.weir netns:lab --format json
+              weir verify Policies/docker-default.weir --every-host
+              weir verify before.rules after.rules        # on every possible host
             """
     )
 
