@@ -195,18 +195,23 @@ public final class BDDManager {
 
     /// `f` with variable `v` fixed to `value` (its cofactor).
     public func restrict(_ f: Node, variable v: Int, to value: Bool) -> Node {
-        var memo: [Int32: Int32] = [:]
-        func walk(_ node: Int32) -> Int32 {
-            if node <= 1 { return node }
-            let entry = entries[Int(node)]
-            if entry.variable > Int32(v) { return node }
-            if entry.variable == Int32(v) { return value ? entry.high : entry.low }
-            if let done = memo[node] { return done }
-            let result = make(entry.variable, walk(entry.low), walk(entry.high))
-            memo[node] = result
-            return result
-        }
-        return Node(index: walk(f.index))
+        Node(index: restrict(f.index, Int32(v), value ? 1 : 0))
+    }
+
+    /// The cofactor, with its results in the computed table under a key no `ite` has (a
+    /// negative second argument), so that what sets share is computed once across calls.
+    private func restrict(_ node: Int32, _ v: Int32, _ value: Int32) -> Int32 {
+        if node <= 1 { return node }
+        let entry = entries[Int(node)]
+        if entry.variable > v { return node }
+        if entry.variable == v { return value == 1 ? entry.high : entry.low }
+        let tag = -2 - v
+        let slot = Self.mix(node, tag, value) & (iteTable.count - 1)
+        let cached = iteTable[slot]
+        if cached.x == node && cached.y == tag && cached.z == value { return cached.w }
+        let result = make(entry.variable, restrict(entry.low, v, value), restrict(entry.high, v, value))
+        iteTable[slot] = SIMD4(node, tag, value, result)
+        return result
     }
 
     private func exists(_ node: Int32, _ quantified: (Int) -> Bool, _ memo: inout [Int32: Int32]) -> Int32 {

@@ -52,4 +52,19 @@ struct BDDTests {
         #expect(m.exists(set, variables: 0..<8) == m.equals(field: 8, width: 8, 9))
         #expect(m.exists(set, variables: 0..<16).isTrue)
     }
+
+    @Test("a cofactor fixes one variable: the same as ∃ of the set with that literal, for every variable and value")
+    func cofactor() {
+        let m = BDDManager()
+        let set = m.or(m.and(m.range(field: 0, width: 8, 37, 200), m.equals(field: 8, width: 8, 9)), m.prefix(field: 0, width: 8, 0b1110_0000, length: 3))
+        for v in 0..<16 {
+            for value in [false, true] {
+                let literal = value ? m.variable(v) : m.notVariable(v)
+                let expected = m.exists(m.and(set, literal), variables: v..<(v + 1))
+                #expect(m.restrict(set, variable: v, to: value) == expected, "variable \(v) := \(value)")
+                // Asked again (now from the computed table): the same node.
+                #expect(m.restrict(set, variable: v, to: value) == expected)
+            }
+        }
+    }
 }
