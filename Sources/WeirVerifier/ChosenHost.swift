@@ -20,9 +20,7 @@ enum ChosenHost {
         let choices = space.hostChoices
         let loopbackClass = space.interfaceClass("lo")
         func bit(_ v: Int) -> Bool { assignment[v] == true }
-        func value(_ f: PacketSpace.Field) -> Int {
-            (0..<f.width).reduce(0) { $0 << 1 | (bit(f.variable($1)) ? 1 : 0) }
-        }
+        func value(_ f: PacketSpace.Field) -> Int { Int(f.value(in: assignment)) }
         let hostBits = family.bitWidth
         func single(_ address: IPAddress) -> Prefix { Prefix(address: address, length: hostBits) }
         let loopbackNet = Prefix("127.0.0.0/8")!

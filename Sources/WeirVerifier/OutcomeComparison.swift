@@ -50,9 +50,7 @@ enum OutcomeComparison {
         let source = space.source
         var masquerade: IPAddress?
         if witness.assignment[source.marker!] == true {
-            masquerade = IPAddress(family: space.family, bits: (0..<source.current.width).reduce(UInt128(0)) {
-                $0 << 1 | (witness.assignment[source.current.variable($1)] == true ? 1 : 0)
-            })
+            masquerade = IPAddress(family: space.family, bits: source.current.value(in: witness.assignment))
         }
         // The witness's choices, the addresses each side rewrote it to, a host that makes
         // those choices, and both sides simulated on it.
@@ -102,9 +100,7 @@ enum OutcomeComparison {
                            m.and(new, proto(.tcp)), m.and(new, proto(.udp)), new, .true]
         guard let preferred = preferences.lazy.map({ m.and(set, $0) }).first(where: { !$0.isFalse }),
               let assignment = m.anyMember(preferred) else { return nil }
-        func field(_ f: PacketSpace.Field) -> UInt128 {
-            (0..<f.width).reduce(UInt128(0)) { $0 << 1 | (assignment[f.variable($1)] == true ? 1 : 0) }
-        }
+        func field(_ f: PacketSpace.Field) -> UInt128 { f.value(in: assignment) }
         let family = space.family
         let inClass = Int(field(space.inInterface))
         let stateIndex = Int(field(space.state))

@@ -38,6 +38,11 @@ public struct PacketSpace: Sendable {
         public func bit(of variable: Int) -> Int? {
             (start..<start + width).contains(variable) ? variable - start : nil
         }
+
+        /// The field's value in an assignment (variables it leaves out are false).
+        public func value(in assignment: [Int: Bool]) -> UInt128 {
+            (0..<width).reduce(UInt128(0)) { $0 << 1 | (assignment[variable($1)] == true ? 1 : 0) }
+        }
     }
 
     /// A field NAT can rewrite: its arriving copy, the flag "rewritten", the current copy, and
@@ -51,6 +56,11 @@ public struct PacketSpace: Sendable {
         /// Whether a variable is the flag, the marker or a bit of the current copy.
         public func isRewrite(_ variable: Int) -> Bool {
             variable == flag || variable == marker || current.bit(of: variable) != nil
+        }
+
+        /// The field's current value in an assignment, given the arriving one.
+        public func currentValue(in assignment: [Int: Bool], arrived: UInt128) -> UInt128 {
+            assignment[flag] == true ? current.value(in: assignment) : arrived
         }
     }
 

@@ -31,10 +31,7 @@ public struct OutcomeClass: Sendable {
         let input = space.inputClass(origin)
         let arriving = space.arrivingSet(packet, input: input, manager: m)
         guard let assignment = m.anyMember(m.and(packets, arriving)) else { return nil }
-        func value(_ f: PacketSpace.Rewritable, _ arrived: UInt128) -> UInt128 {
-            guard assignment[f.flag] == true else { return arrived }
-            return (0..<f.current.width).reduce(UInt128(0)) { $0 << 1 | (assignment[f.current.variable($1)] == true ? 1 : 0) }
-        }
+        func value(_ f: PacketSpace.Rewritable, _ arrived: UInt128) -> UInt128 { f.currentValue(in: assignment, arrived: arrived) }
         var final = packet
         final.source = IPAddress(family: space.family, bits: value(space.source, packet.source.bits))
         final.destination = IPAddress(family: space.family, bits: value(space.destination, packet.destination.bits))
@@ -559,7 +556,7 @@ public struct SymbolicTraversal {
         for (copy, flag) in [(field.arriving, m.notVariable(field.flag)), (field.current, m.variable(field.flag))] {
             var remaining = m.exists(m.and(set, flag)) { copy.bit(of: $0) == nil }
             while let assignment = m.anyMember(remaining) {
-                let value = (0..<copy.width).reduce(UInt128(0)) { $0 << 1 | (assignment[copy.variable($1)] == true ? 1 : 0) }
+                let value = copy.value(in: assignment)
                 found.insert(value)
                 remaining = m.minus(remaining, m.equals(copy, value))
             }

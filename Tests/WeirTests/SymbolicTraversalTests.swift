@@ -162,10 +162,7 @@ struct SymbolicTraversalTests {
                     }
                     #expect(owner.fate == fate, "\(label) on \(host.interfaces.map(\.name)): \(packet) from \(origin): simulator \(expected.outcome), symbolic \(owner.fate)")
                     guard owner.fate == fate, ObservableOutcome(expected).fate.getsThrough else { continue }
-                    func value(_ f: PacketSpace.Rewritable, _ arrived: UInt128) -> UInt128 {
-                        guard member[f.flag] == true else { return arrived }
-                        return (0..<f.current.width).reduce(UInt128(0)) { $0 << 1 | (member[f.current.variable($1)] == true ? 1 : 0) }
-                    }
+                    func value(_ f: PacketSpace.Rewritable, _ arrived: UInt128) -> UInt128 { f.currentValue(in: member, arrived: arrived) }
                     let final = expected.packet
                     let masqueraded = member[space.source.marker!] == true
                     if !masqueraded { #expect(value(space.source, packet.source.bits) == final.source.bits, "\(label): \(packet) source") }
