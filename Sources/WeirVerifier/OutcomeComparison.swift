@@ -52,31 +52,19 @@ enum OutcomeComparison {
         if witness.assignment[source.marker!] == true {
             masquerade = IPAddress(family: space.family, bits: source.current.value(in: witness.assignment))
         }
-        // The witness's choices, the addresses each side rewrote it to, a host that makes
-        // those choices, and both sides simulated on it.
-        let choices = space.choiceSet(witness.assignment, manager: m)
-        let arriving = m.and(space.arrivingSet(witness.packet, input: space.inputClass(witness.origin), manager: m), choices)
+        // A host that makes the witness's choices, and both sides simulated on it. The
+        // addresses NAT writes on the way are learnt from a first run of the simulator (NAT
+        // comes before the routing that the host's choices decide, and a dropped packet's class
+        // keeps no header to read them from), and the host is made again with them. MASQUERADE's
+        // source is an address of the host's own, not one to choose for.
         var destinations: [IPAddress] = [], sources: [IPAddress] = []
-        for c in left + right {
-            guard let member = m.anyMember(m.and(c.packets, arriving)) else { continue }
-            func current(_ f: PacketSpace.Rewritable) -> IPAddress? {
-                guard member[f.flag] == true, f.marker.map({ member[$0] != true }) ?? true else { return nil }
-                return IPAddress(family: space.family, bits: (0..<f.current.width).reduce(UInt128(0)) { $0 << 1 | (member[f.current.variable($1)] == true ? 1 : 0) })
-            }
-            if let d = current(space.destination) { destinations.append(d) }
-            if let s = current(space.source) { sources.append(s) }
-        }
-        // A dropped packet's class keeps no rewritten header, so the addresses NAT wrote on
-        // the way to a drop are learnt from a first run of the simulator (NAT comes before the
-        // routing that the host's choices decide), and the host is made again with them.
-        // MASQUERADE's source is an address of the host's own, not one to choose for.
         func simulate(_ host: HostModel) -> [Traversal] {
             [rulesets.0, rulesets.1].map { Simulator(ruleset: $0, host: host).simulate(witness.packet, from: witness.origin, trace: false) }
         }
         var host = ChosenHost.make(space: space, packet: witness.packet, assignment: witness.assignment,
                                    destinations: destinations, sources: sources, masquerade: masquerade)
         var runs = simulate(host)
-        for _ in 0..<2 {
+        for _ in 0..<3 {
             let newDestinations = runs.map(\.packet.destination).filter { $0 != witness.packet.destination && !destinations.contains($0) }
             let newSources = runs.map(\.packet.source).filter { $0 != witness.packet.source && !sources.contains($0) && !host.isLocal($0) }
             if newDestinations.isEmpty && newSources.isEmpty { break }
@@ -144,11 +132,6 @@ extension PacketSpace {
             (state, UInt128(PacketSpace.stateIndex(packet.state))), (inInterface, UInt128(input)), (outInterface, 0),
         ]
         return fields.reduce(BDDManager.Node.true) { m.and($0, m.equals($1.0, $1.1)) }
-    }
-
-    /// The host's choices of an assignment (variables it leaves out are false).
-    public func choiceSet(_ assignment: [Int: Bool], manager m: BDDManager) -> BDDManager.Node {
-        hostChoices.variables.reduce(BDDManager.Node.true) { m.and($0, assignment[$1] == true ? m.variable($1) : m.notVariable($1)) }
     }
 
     /// Whether a concrete packet arriving from `origin` is in `set` (with some current header).

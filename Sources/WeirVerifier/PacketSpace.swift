@@ -85,12 +85,6 @@ public struct PacketSpace: Sendable {
         public let sourceIsBroadcast: Int
         public let forwards: Int
         public let written: [Written]
-
-        /// Every choice variable.
-        public var variables: [Int] {
-            (0..<routeOfDestination.width).map(routeOfDestination.variable) + [sourceIsLocal, destinationIsBroadcast, sourceIsBroadcast, forwards]
-                + written.flatMap { w in (0..<w.route.width).map(w.route.variable) + [w.isBroadcast] }
-        }
     }
 
     public let family: Family
