@@ -175,13 +175,16 @@ public struct SymbolicTraversal {
         // The relations ending in each fate, in the order fates first appear.
         var fates: [OutcomeClass.Fate] = []
         var parts: [OutcomeClass.Fate: [BDDManager.Node]] = [:]
-        func finish(_ path: Path, _ fate: OutcomeClass.Fate) {
-            guard !path.packets.isFalse else { return }
+        func finish(_ packets: BDDManager.Node, _ fate: OutcomeClass.Fate) {
+            guard !packets.isFalse else { return }
             if parts[fate] == nil { fates.append(fate) }
-            parts[fate, default: []].append(path.packets)
+            parts[fate, default: []].append(packets)
         }
-        func finish(_ drops: [BDDManager.Node], from path: Path) {
-            for packets in drops { finish(path.with(packets), .dropped) }
+        /// The packets that come through a hook; the ones it drops are finished.
+        func run(_ hook: Hook, _ paths: [Path], natDone: Bool = false) -> [Path] {
+            let (through, dropped) = runHook(hook, paths, natDone: natDone)
+            for packets in dropped { finish(packets, .dropped) }
+            return through
         }
 
         let all = universe
@@ -200,50 +203,46 @@ public struct SymbolicTraversal {
             bridged.bridge = c
             bridged.route = c
             if host?.bridgeNetfilter == false {
-                finish(bridged, .forwarded(c))
+                finish(bridged.packets, .forwarded(c))
             } else {
                 arriving.append(bridged)
             }
         }
         arriving.insert(received, at: 0)
-        let (afterPrerouting, droppedInPrerouting) = runHook(.prerouting, arriving)
-        for (path, drops) in droppedInPrerouting { finish(drops, from: path) }
+        let afterPrerouting = run(.prerouting, arriving)
         for path in afterPrerouting {
             for (routedPath, out) in route(path) {
                 guard let out else {
-                    finish(routedPath, .unroutable)
+                    finish(routedPath.packets, .unroutable)
                     continue
                 }
                 if out == loopback {
-                    let (delivered, drops) = runHook(.input, [routedPath])
-                    for (p, d) in drops { finish(d, from: p) }
-                    for p in delivered { finish(p, .deliveredLocally) }
+                    let delivered = run(.input, [routedPath])
+                    for p in delivered { finish(p.packets, .deliveredLocally) }
                     continue
                 }
                 // Forwarding: on, or a bridged packet going back out of its bridge; on every
                 // possible host, where the host chose to forward.
                 var forwardable = routedPath
                 if host?.ipForward == false && routedPath.bridge != out {
-                    finish(routedPath, .unroutable)
+                    finish(routedPath.packets, .unroutable)
                     continue
                 }
                 if host == nil {
                     let forwards = m.variable(space.hostChoices.forwards)
-                    finish(routedPath.with(m.minus(routedPath.packets, forwards)), .unroutable)
+                    finish(m.minus(routedPath.packets, forwards), .unroutable)
                     forwardable.packets = m.and(routedPath.packets, forwards)
                     if forwardable.packets.isFalse { continue }
                 }
                 forwardable.output = out
-                let (forwarded, forwardDrops) = runHook(.forward, [forwardable])
-                for (p, d) in forwardDrops { finish(d, from: p) }
+                let forwarded = run(.forward, [forwardable])
                 let leaving = forwarded.map { p -> Path in
                     var q = p
                     q.input = 0
                     return q
                 }
-                let (sent, postDrops) = runHook(.postrouting, leaving)
-                for (p, d) in postDrops { finish(d, from: p) }
-                for p in sent { finish(p, .forwarded(out)) }
+                let sent = run(.postrouting, leaving)
+                for p in sent { finish(p.packets, .forwarded(out)) }
             }
         }
 
@@ -251,37 +250,33 @@ public struct SymbolicTraversal {
         let start = Path(packets: m.and(all, local), input: 0)
         for (routedPath, first) in route(start) {
             guard let first else {
-                finish(routedPath, .unroutable)
+                finish(routedPath.packets, .unroutable)
                 continue
             }
             var outgoing = routedPath
             outgoing.output = first
-            let (afterOutput, outputDrops) = runHook(.output, [outgoing])
-            for (p, d) in outputDrops { finish(d, from: p) }
+            let afterOutput = run(.output, [outgoing])
             for path in afterOutput {
                 for (rerouted, out) in route(path) {
                     guard let out else {
-                        finish(rerouted, .unroutable)
+                        finish(rerouted.packets, .unroutable)
                         continue
                     }
                     var leaving = rerouted
                     leaving.output = out
-                    let (sent, postDrops) = runHook(.postrouting, [leaving])
-                    for (p, d) in postDrops { finish(d, from: p) }
+                    let sent = run(.postrouting, [leaving])
                     for p in sent {
                         guard out == loopback else {
-                            finish(p, .sent(out))
+                            finish(p.packets, .sent(out))
                             continue
                         }
                         // Back in through loopback, NAT already done.
                         var back = p
                         back.input = loopback
                         back.output = 0
-                        let (inPrerouting, preDrops) = runHook(.prerouting, [back], natDone: true)
-                        for (q, d) in preDrops { finish(d, from: q) }
-                        let (delivered, inputDrops) = runHook(.input, inPrerouting, natDone: true)
-                        for (q, d) in inputDrops { finish(d, from: q) }
-                        for q in delivered { finish(q, .deliveredLocally) }
+                        let inPrerouting = run(.prerouting, [back], natDone: true)
+                        let delivered = run(.input, inPrerouting, natDone: true)
+                        for q in delivered { finish(q.packets, .deliveredLocally) }
                     }
                 }
             }
@@ -412,10 +407,10 @@ public struct SymbolicTraversal {
     // MARK: Hooks and chains
 
     /// Runs every base chain of `hook` on the paths: the paths that come through (merged), and
-    /// the drops with the path they were dropped on.
-    func runHook(_ hook: Hook, _ paths: [Path], natDone: Bool = false) -> ([Path], [(Path, [BDDManager.Node])]) {
+    /// the packets dropped.
+    func runHook(_ hook: Hook, _ paths: [Path], natDone: Bool = false) -> (through: [Path], dropped: [BDDManager.Node]) {
         var current = merged(paths)
-        var drops: [(Path, [BDDManager.Node])] = []
+        var drops: [BDDManager.Node] = []
         let newState = manager.equals(space.state, UInt128(PacketSpace.stateIndex(.new)))
         for (table, chain) in bases[hook] ?? [] {
             let isNAT = table.name == "nat"
@@ -429,20 +424,18 @@ public struct SymbolicTraversal {
                     runs = path.with(manager.and(path.packets, newState))
                     if runs.packets.isFalse { continue }
                 }
-                var dropped: [BDDManager.Node] = []
                 for (packets, verdict) in ChainRun(traversal: self, table: table, path: runs).run(chain) {
                     switch verdict {
                     case .accept:
                         next.append(runs.with(packets))
                     case .drop:
-                        dropped.append(packets)
+                        drops.append(packets)
                     case .translated(let target):
                         var translated = runs.with(packets)
                         if case .dnat(let to) = target { translated.route = routeClass(to.address) }
                         next.append(translated)
                     }
                 }
-                if !dropped.isEmpty { drops.append((runs, dropped)) }
             }
             current = merged(next)
         }

@@ -118,19 +118,25 @@ struct SymbolicTraversalTests {
         return Ruleset(tables: tables)
     }
 
+    /// Packets between the addresses `MatchEncoderTests` knows, from a local process or one of
+    /// its interfaces (and some no host has).
+    static func randomPackets(_ count: Int, _ random: inout R) -> [(Packet, Origin)] {
+        (0..<count).map { _ in
+            let packet = Packet(source: IPAddress(random.pick(MatchEncoderTests.addresses))!, destination: IPAddress(random.pick(MatchEncoderTests.addresses))!,
+                                transport: random.pick([.tcp, .udp, .icmp]), sourcePort: UInt16(random.pick([22, 80, 1000])),
+                                destinationPort: UInt16(random.pick([22, 80, 1000, 8001])), state: random.pick(ConntrackState.allCases))
+            let origin: Origin = random.next() % 4 == 0 ? .local : .interface(random.pick(["enp0s8", "docker0", "eth0", "wg0", "veth1", "lo"]))
+            return (packet, origin)
+        }
+    }
+
     @Test("random rulesets over every hook: random packets get the simulator's outcome (150 rulesets)")
     func randomRulesets() {
         var random = R(state: 0x5241_4E44_4F4D_5354)
         let host = MatchEncoderTests.host
         for round in 0..<150 {
             let ruleset = Self.randomRuleset(&random)
-            let packets = (0..<60).map { _ -> (Packet, Origin) in
-                let packet = Packet(source: IPAddress(random.pick(MatchEncoderTests.addresses))!, destination: IPAddress(random.pick(MatchEncoderTests.addresses))!,
-                                    transport: random.pick([.tcp, .udp, .icmp]), sourcePort: UInt16(random.pick([22, 80, 1000])),
-                                    destinationPort: UInt16(random.pick([22, 80, 1000, 8001])), state: random.pick(ConntrackState.allCases))
-                let origin: Origin = random.next() % 4 == 0 ? .local : .interface(random.pick(["enp0s8", "docker0", "eth0", "wg0", "veth1", "lo"]))
-                return (packet, origin)
-            }
+            let packets = Self.randomPackets(60, &random)
             Self.check(ruleset, host: host, packets: packets, label: "round \(round)")
         }
     }
@@ -202,13 +208,7 @@ struct SymbolicTraversalTests {
         ]
         for round in 0..<150 {
             let ruleset = Self.randomRuleset(&random)
-            let packets = (0..<40).map { _ -> (Packet, Origin) in
-                let packet = Packet(source: IPAddress(random.pick(MatchEncoderTests.addresses))!, destination: IPAddress(random.pick(MatchEncoderTests.addresses))!,
-                                    transport: random.pick([.tcp, .udp, .icmp]), sourcePort: UInt16(random.pick([22, 80, 1000])),
-                                    destinationPort: UInt16(random.pick([22, 80, 1000, 8001])), state: random.pick(ConntrackState.allCases))
-                let origin: Origin = random.next() % 4 == 0 ? .local : .interface(random.pick(["enp0s8", "docker0", "eth0", "wg0", "veth1", "lo"]))
-                return (packet, origin)
-            }
+            let packets = Self.randomPackets(40, &random)
             Self.checkEveryHost(ruleset, hosts: hosts, packets: packets, label: "round \(round)")
         }
     }
