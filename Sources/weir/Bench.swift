@@ -227,13 +227,7 @@ extension Bench {
         print(pad("policy", 26) + pad("rules", 9) + pad("init ms", 10) + pad("traversals/s", 15) + "ns/traversal")
         var rates: [Double] = []
         for (label, path) in [("default", simulatePolicy), ("\(simulatePublishes) publishes", large)] {
-            let loaded: (ruleset: Ruleset, host: HostModel?)
-            switch RulesetSource.policy(path).load() {
-            case .success(let value): loaded = value
-            case .failure(let error):
-                printDiagnostics(error.diagnostics)
-                throw ExitCode(1)
-            }
+            let loaded = try value(of: RulesetSource.policy(path).load(), orExit: 1)
             let start = DispatchTime.now().uptimeNanoseconds
             let simulator = Simulator(ruleset: loaded.ruleset, host: loaded.host ?? .empty)
             let initialized = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
@@ -404,20 +398,8 @@ extension Bench {
             printDiagnostics(result.diagnostics)
             throw ExitCode(1)
         }
-        let host: HostModel
-        switch RulesetSource.host(ofPolicy: policy) {
-        case .success(let value): host = value
-        case .failure(let error):
-            printDiagnostics(error.diagnostics)
-            throw ExitCode(1)
-        }
-        let lifted: (iptables: Ruleset, batch: Ruleset)
-        switch VerifyInputs.liftedArtifacts(of: result, policy: policy) {
-        case .success(let value): lifted = value
-        case .failure(let error):
-            printDiagnostics(error.diagnostics)
-            throw ExitCode(1)
-        }
+        let host = try value(of: RulesetSource.host(ofPolicy: policy), orExit: 1)
+        let lifted = try value(of: VerifyInputs.liftedArtifacts(of: result, policy: policy), orExit: 1)
         var answers: [EquivalenceResult] = []
         for _ in 0..<runs { answers.append(Verifier.check(lifted.iptables, lifted.batch, host: host)) }
         answers.sort { $0.seconds < $1.seconds }

@@ -147,6 +147,16 @@ func printDiagnostics(_ diagnostics: [Diagnostic]) {
     FileHandle.standardError.write(Data(DiagnosticRenderer.render(diagnostics).utf8))
 }
 
+/// The value of a result, or its diagnostics printed and the command ended with `code`.
+func value<T>(of result: Result<T, DiagnosticError>, orExit code: Int32) throws -> T {
+    switch result {
+    case .success(let value): return value
+    case .failure(let error):
+        printDiagnostics(error.diagnostics)
+        throw ExitCode(code)
+    }
+}
+
 func printError(_ message: String) {
     FileHandle.standardError.write(Data((message + "\n").utf8))
 }

@@ -46,13 +46,7 @@ struct Trace: ParsableCommand {
     }
 
     func run() throws {
-        let loaded: (ruleset: Ruleset, host: HostModel?)
-        switch RulesetSource(argument: source).load() {
-        case .success(let value): loaded = value
-        case .failure(let error):
-            printDiagnostics(error.diagnostics)
-            throw ExitCode(1)
-        }
+        let loaded = try value(of: RulesetSource(argument: source).load(), orExit: 1)
         var hostModel = loaded.host ?? .empty
         if let host {
             switch RulesetSource.host(ofPolicy: host) {

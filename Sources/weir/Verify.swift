@@ -55,13 +55,7 @@ struct Verify: ParsableCommand {
         } else {
             VerifyInputs.translation(ofPolicy: left, hostPolicy: host, everyHost: everyHost)
         }
-        let inputs: VerifyInputs
-        switch loaded {
-        case .success(let value): inputs = value
-        case .failure(let error):
-            printDiagnostics(error.diagnostics)
-            throw ExitCode(2)
-        }
+        let inputs = try value(of: loaded, orExit: 2)
         let result = inputs.check()
         if let counterexample = result.counterexample, let problem = VerifyReport.simulatorDisagreement(inputs, counterexample) {
             printError("warning: \(problem)")
