@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import WeirDiagnostics
 import WeirDriver
+import WeirTestFixtures
 
 /// Random mutations of the valid policies in `Policies/`: the compiler must never crash, every
 /// error must be located inside the text it was given (or a file it included), and a result is
@@ -22,14 +23,7 @@ struct MutationRobustnessTests {
     static let mutantPath = policies + "/mutant.weir"
 
     static let defaultSeed: UInt64 = 0x5745_4952_2025_0001
-    static let seed: UInt64 = {
-        guard let text = ProcessInfo.processInfo.environment["WEIR_FUZZ_SEED"]?.trimmingCharacters(in: .whitespaces), !text.isEmpty else {
-            return defaultSeed
-        }
-        let parsed = text.lowercased().hasPrefix("0x") ? UInt64(text.dropFirst(2), radix: 16) : UInt64(text)
-        guard let parsed else { fatalError("WEIR_FUZZ_SEED must be a decimal or 0x-hex UInt64, not '\(text)'") }
-        return parsed
-    }()
+    static let seed = EnvironmentSeed.read("WEIR_FUZZ_SEED", fallback: defaultSeed)
     static let verbose = ProcessInfo.processInfo.environment["WEIR_FUZZ_VERBOSE"].map { !$0.isEmpty && $0 != "0" } ?? false
     static let count: Int = ProcessInfo.processInfo.environment["WEIR_FUZZ_COUNT"].flatMap { Int($0) }.map { max($0, 10_000) } ?? 10_000
 

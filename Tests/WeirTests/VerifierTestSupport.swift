@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import WeirDiagnostics
 import WeirDriver
+import WeirTestFixtures
 import WeirIptables
 import WeirModel
 import WeirSimulator
@@ -14,14 +15,7 @@ enum VerifierSupport {
 
     static let defaultSeed: UInt64 = 0x5645_5249_4659_0005
     /// `WEIR_VERIFY_SEED` (decimal or 0x-hex) replays a run; every suite prints the seed it used.
-    static let seed: UInt64 = {
-        guard let text = ProcessInfo.processInfo.environment["WEIR_VERIFY_SEED"]?.trimmingCharacters(in: .whitespaces), !text.isEmpty else {
-            return defaultSeed
-        }
-        let parsed = text.lowercased().hasPrefix("0x") ? UInt64(text.dropFirst(2), radix: 16) : UInt64(text)
-        guard let parsed else { fatalError("WEIR_VERIFY_SEED must be a decimal or 0x-hex UInt64, not '\(text)'") }
-        return parsed
-    }()
+    static let seed = EnvironmentSeed.read("WEIR_VERIFY_SEED", fallback: defaultSeed)
 
     static var seedLine: String { "seed \(seed) (0x\(String(seed, radix: 16))); replay with WEIR_VERIFY_SEED=\(seed)" }
 
