@@ -1,0 +1,250 @@
+import WeirModel
+import WeirSimulator
+
+/// A chain's rules bucketed by what decides them on a path: a positive exact out interface
+/// (fixed on every path that runs a chain after routing), else a positive exact destination
+/// address, filed under the interface the host routes it to (a path whose current
+/// destinations all route elsewhere cannot match it). A path then looks only at the rules that
+/// can match it, in rule order — Docker's per-port rules would otherwise be tried on every
+/// path.
+struct ChainIndex {
+    var byOutput: [Int: [Int]] = [:]
+    var byRoute: [Int: [Int]] = [:]
+    var destinationKeyed: [Int] = []
+    var unkeyed: [Int] = []
+
+    /// False on every possible host, where a destination's route is a choice.
+    let routesKnown: Bool
+
+    init(_ chain: Chain, traversal: SymbolicTraversal) {
+        let space = traversal.space
+        routesKnown = traversal.host != nil
+        for (index, rule) in chain.rules.enumerated() {
+            var output: Int?
+            var destination: IPAddress?
+            for match in rule.matches {
+                switch match {
+                case let .outInterface(name, false) where !name.isWildcard && output == nil:
+                    output = space.interfaceClass(name.name)
+                case let .address(.destination, prefix, false) where prefix.length == prefix.family.bitWidth && destination == nil:
+                    destination = prefix.address
+                default:
+                    break
+                }
+            }
+            if let output {
+                byOutput[output, default: []].append(index)
+            } else if let destination {
+                // An address of the other family matches no packet: filed under no route at all.
+                if let route = destination.family == space.family ? traversal.routeClass(destination) : -2 {
+                    byRoute[route, default: []].append(index)
+                }
+                destinationKeyed.append(index)
+            } else {
+                unkeyed.append(index)
+            }
+        }
+    }
+
+    /// The rules that can match on a path with out interface `output` whose current
+    /// destinations route to `route` (nil: not known), in order.
+    func candidates(output: Int, route: Int?) -> [Int] {
+        let keyed = routesKnown ? route.map { byRoute[$0] ?? [] } ?? destinationKeyed : destinationKeyed
+        return Self.merge(Self.merge(unkeyed, byOutput[output] ?? []), keyed)
+    }
+
+    static func merge(_ a: [Int], _ b: [Int]) -> [Int] {
+        if a.isEmpty { return b }
+        if b.isEmpty { return a }
+        var out: [Int] = []
+        out.reserveCapacity(a.count + b.count)
+        var i = 0, j = 0
+        while i < a.count || j < b.count {
+            if j == b.count || (i < a.count && a[i] < b[j]) { out.append(a[i]); i += 1 } else { out.append(b[j]); j += 1 }
+        }
+        return out
+    }
+}
+
+/// What a base chain decides for a class of packets.
+enum ChainVerdict: Equatable {
+    /// Accepted, by a rule or the policy: the packet goes on to the next base chain or hook.
+    case accept
+    /// Dropped or rejected (where is not observable; the simulator's trace tells).
+    case drop
+    /// Accepted by a NAT target (nat tables only), with the packets already rewritten.
+    case translated(Target)
+}
+
+/// One base chain run on one path, with the simulator's semantics (`Simulator.run`): rules in
+/// order, jumps to depth `tableChainCount` (deeper drops, like a loop), gotos in place,
+/// RETURN, policies; NAT targets end the base chain in the nat table and do nothing elsewhere,
+/// except MASQUERADE, which drops outside nat.
+struct ChainRun {
+    let traversal: SymbolicTraversal
+    let table: Table
+    let path: SymbolicTraversal.Path
+    /// Gotos followed on one path before it counts as a loop (and drops).
+    static let gotoLimit = 64
+
+    var manager: BDDManager { traversal.manager }
+
+    func run(_ base: Chain) -> [(BDDManager.Node, ChainVerdict)] {
+        var finished: [(BDDManager.Node, ChainVerdict)] = []
+        let back = evaluate(base, path.packets, depth: 0, gotos: 0, into: &finished)
+        if !back.isFalse { finished.append((back, policy(base))) }
+        return finished.filter { !$0.0.isFalse }
+    }
+
+    /// What a target does to the packets its rule matches, as far as the rules after it see.
+    enum Effect {
+        /// Nothing: they go on to the next rule (LOG, CHECKSUM, DNAT/SNAT outside nat).
+        case none
+        /// They leave the chain, whichever rule of a block with this target matched them.
+        case ends
+        /// They jump or go to a chain (what comes back depends on the rule's position).
+        case calls
+    }
+
+    static func rewrites(_ target: Target) -> Bool {
+        switch target {
+        case .dnat, .snat, .masquerade: true
+        default: false
+        }
+    }
+
+    static func effect(of target: Target, in table: Table) -> Effect {
+        switch target {
+        case .accept, .drop, .reject, .return, .masquerade: .ends
+        case .dnat, .snat: table.name == "nat" ? .ends : .none
+        case .log, .checksumFill: .none
+        case .jump(let name), .goto(let name): table.chain(named: name) == nil ? .none : .calls
+        }
+    }
+
+    func policy(_ base: Chain) -> ChainVerdict {
+        base.policy == .drop ? .drop : .accept
+    }
+
+    /// Runs `chain`; ended classes go to `finished`, and the packets that fall off its end or
+    /// return are returned (at depth 0 the base chain's policy then applies).
+    ///
+    /// Rules are taken in runs of pairwise disjoint blocks (`blocks`): no packet matches two
+    /// blocks of a run, so each block takes its packets from what reaches the run (the blocks
+    /// with one target together), and the run is carved out of the rest once — one DNAT per
+    /// published port is then one pass, not one subtraction per port from an ever more carved
+    /// set, and Docker's per-bridge isolation jumps are one jump.
+    func evaluate(_ chain: Chain, _ packets: BDDManager.Node, depth: Int, gotos: Int,
+                  into finished: inout [(BDDManager.Node, ChainVerdict)]) -> BDDManager.Node {
+        let m = manager
+        var remaining = packets
+        var returning = BDDManager.Node.false
+        let blocks = self.blocks(of: chain)
+        var start = 0
+        while start < blocks.count, !remaining.isFalse {
+            var end = start + 1
+            var covered = blocks[start].set
+            while end < blocks.count, m.and(covered, blocks[end].set).isFalse {
+                covered = m.or(covered, blocks[end].set)
+                end += 1
+            }
+            let reaching = remaining
+            remaining = m.minus(remaining, covered)
+            // Disjoint blocks with the same target act as one: a jump's returning packets, too,
+            // match no other block of the run.
+            var groups: [(rule: Int, sets: [BDDManager.Node])] = []
+            var byTarget: [Target: Int] = [:]
+            for block in blocks[start..<end] {
+                let target = chain.rules[block.rule].target
+                if let g = byTarget[target] {
+                    groups[g].sets.append(block.set)
+                } else {
+                    byTarget[target] = groups.count
+                    groups.append((block.rule, [block.set]))
+                }
+            }
+            for group in groups {
+                let set = traversal.union(group.sets)
+                let rule = chain.rules[group.rule]
+                if table.name == "nat", Self.rewrites(rule.target) {
+                    if let rewritten = traversal.translated(reaching, set, by: rule.target, on: path) {
+                        if !rewritten.isFalse { finished.append((rewritten, .translated(rule.target))) }
+                    } else {
+                        finished.append((m.and(reaching, set), .drop))
+                    }
+                    continue
+                }
+                let matched = m.and(reaching, set)
+                if matched.isFalse { continue }
+                switch rule.target {
+                case .accept:
+                    finished.append((matched, .accept))
+                case .drop, .reject:
+                    finished.append((matched, .drop))
+                case .return:
+                    returning = m.or(returning, matched)
+                case .jump(let name):
+                    guard let target = table.chain(named: name) else { continue }  // no effect: not in a block
+                    guard depth < table.chains.count else {
+                        finished.append((matched, .drop))
+                        continue
+                    }
+                    // What comes back goes on after the run: it matches no later block of it.
+                    let back = evaluate(target, matched, depth: depth + 1, gotos: gotos, into: &finished)
+                    remaining = m.or(remaining, back)
+                case .goto(let name):
+                    guard let target = table.chain(named: name) else { continue }  // no effect: not in a block
+                    guard gotos < Self.gotoLimit else {
+                        finished.append((matched, .drop))
+                        continue
+                    }
+                    // The goto'd chain replaces this one: what comes back of it leaves this chain too.
+                    let back = evaluate(target, matched, depth: depth, gotos: gotos + 1, into: &finished)
+                    returning = m.or(returning, back)
+                case .dnat, .snat:
+                    continue  // outside nat: no effect, not in a block; in nat: translated above
+                case .masquerade:
+                    finished.append((matched, .drop))  // outside nat
+                case .log, .checksumFill:
+                    continue  // no effect: not in a block
+                }
+            }
+            start = end
+        }
+        return m.or(returning, remaining)
+    }
+
+    /// The chain's rules that can match on this path (`ChainIndex`), as blocks in order: a
+    /// maximal sequence of rules with the same target that ends the chain (which of them
+    /// matched a packet makes no difference), or one rule that calls a chain. Rules without
+    /// effect (LOG, CHECKSUM, NAT outside nat, jumps to no chain) and blocks no packet of the
+    /// path matches are left out. A block's set is the union of its rules' matches; it names
+    /// its first rule.
+    func blocks(of chain: Chain) -> [(rule: Int, set: BDDManager.Node)] {
+        // They depend on the path only through what it fixes.
+        let key = SymbolicCache.BlockKey(chain: traversal.chainID(table, chain), input: path.input, output: path.output,
+                                         route: traversal.host == nil ? nil : path.route)
+        if let known = traversal.cache.blocks[key] { return known }
+        let candidates = traversal.index(table, chain).candidates(output: path.output, route: path.route)
+        var blocks: [(rule: Int, set: BDDManager.Node)] = []
+        var k = 0
+        while k < candidates.count {
+            let index = candidates[k]
+            let rule = chain.rules[index]
+            k += 1
+            let effect = Self.effect(of: rule.target, in: table)
+            if effect == .none { continue }
+            var sets = [traversal.packets(matching: rule, on: path)]
+            if effect == .ends {
+                while k < candidates.count, chain.rules[candidates[k]].target == rule.target {
+                    sets.append(traversal.packets(matching: chain.rules[candidates[k]], on: path))
+                    k += 1
+                }
+            }
+            let set = traversal.union(sets)
+            if !set.isFalse { blocks.append((index, set)) }
+        }
+        traversal.cache.blocks[key] = blocks
+        return blocks
+    }
+}
