@@ -186,6 +186,16 @@ public struct SymbolicTraversal {
             for packets in dropped { finish(packets, .dropped) }
             return through
         }
+        /// The parts of a path with a route, each with its out interface; the rest is finished.
+        func routes(of path: Path) -> [(Path, Int)] {
+            route(path).compactMap { part, out in
+                guard let out else {
+                    finish(part.packets, .unroutable)
+                    return nil
+                }
+                return (part, out)
+            }
+        }
 
         let all = universe
         let local = m.equals(space.inInterface, 0)
@@ -211,11 +221,7 @@ public struct SymbolicTraversal {
         arriving.insert(received, at: 0)
         let afterPrerouting = run(.prerouting, arriving)
         for path in afterPrerouting {
-            for (routedPath, out) in route(path) {
-                guard let out else {
-                    finish(routedPath.packets, .unroutable)
-                    continue
-                }
+            for (routedPath, out) in routes(of: path) {
                 if out == loopback {
                     let delivered = run(.input, [routedPath])
                     for p in delivered { finish(p.packets, .deliveredLocally) }
@@ -248,20 +254,12 @@ public struct SymbolicTraversal {
 
         // Sent by a local process.
         let start = Path(packets: m.and(all, local), input: 0)
-        for (routedPath, first) in route(start) {
-            guard let first else {
-                finish(routedPath.packets, .unroutable)
-                continue
-            }
+        for (routedPath, first) in routes(of: start) {
             var outgoing = routedPath
             outgoing.output = first
             let afterOutput = run(.output, [outgoing])
             for path in afterOutput {
-                for (rerouted, out) in route(path) {
-                    guard let out else {
-                        finish(rerouted.packets, .unroutable)
-                        continue
-                    }
+                for (rerouted, out) in routes(of: path) {
                     var leaving = rerouted
                     leaving.output = out
                     let sent = run(.postrouting, [leaving])
