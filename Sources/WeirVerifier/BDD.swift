@@ -1,3 +1,5 @@
+import Glibc
+
 /// Reduced ordered binary decision diagrams over numbered boolean variables.
 ///
 /// Nodes are hash-consed in one manager, so a set of packets has exactly one node: two sets are
@@ -27,27 +29,33 @@ public final class BDDManager {
     }
 
     /// The node table, the unique table and the computed table live in manually managed
-    /// buffers: they are read and written on every operation, and Swift's arrays in a class
-    /// pay a dynamic exclusivity check per access (a third of the verifier's time).
-    private var entries: Buffer<Entry>
-    /// The unique table: open addressing (linear probing) over `entries` indices, -1 empty,
-    /// at most half full.
-    private var buckets: Buffer<Int32>
+    /// buffers, marked exempt from Swift's dynamic exclusivity checks: they are read and
+    /// written on every operation, no access to them overlaps another (none is held across a
+    /// call), and the checks cost more than a third of the verifier's time.
+    @exclusivity(unchecked) private var entries: Buffer<Entry>
+    /// The unique table: open addressing (linear probing), at most half full. A bucket holds a
+    /// node's index in its low 28 bits and 4 more bits of its hash on top, so most probes past
+    /// other nodes skip reading their entries; 0 is empty (no bucket holds a terminal).
+    @exclusivity(unchecked) private var buckets: Buffer<UInt32>
     /// The computed table of `ite`: direct-mapped and lossy (a collision overwrites), as BDD
-    /// packages do, so its memory is bounded; a slot holds (f, g, h) and the result. It grows
-    /// with the unique table (emptied then), up to `maxIteSlots`.
-    private var iteTable: Buffer<SIMD4<Int32>>
+    /// packages do, so its memory is bounded; a slot holds (f, g, h) and the result, and f = 0
+    /// (a terminal `ite` never caches) marks it empty. It grows with the unique table (emptied
+    /// then), up to `maxIteSlots`.
+    @exclusivity(unchecked) private var iteTable: Buffer<SIMD4<Int32>>
     private static let maxIteSlots = 1 << 23
 
-    /// A growable buffer of plain values.
+    /// A growable buffer of plain values in an anonymous mapping, so that it starts zeroed
+    /// (which every table takes as empty) and the kernel may back it with transparent huge
+    /// pages: the tables are read at random, and with 4 KiB pages most reads of a large table
+    /// also miss the TLB.
     private struct Buffer<Element> {
         var base: UnsafeMutablePointer<Element>
         var count: Int
         var capacity: Int
 
-        init(repeating value: Element, count: Int) {
-            base = .allocate(capacity: count)
-            base.initialize(repeating: value, count: count)
+        /// `count` elements whose bytes are all zero.
+        init(zeroed count: Int) {
+            base = Self.map(count)
             self.count = count
             capacity = count
         }
@@ -59,9 +67,9 @@ public final class BDDManager {
 
         mutating func append(_ value: Element) {
             if count == capacity {
-                let bigger = UnsafeMutablePointer<Element>.allocate(capacity: capacity * 2)
+                let bigger = Self.map(capacity * 2)
                 bigger.moveInitialize(from: base, count: count)
-                base.deallocate()
+                Self.unmap(base, capacity)
                 base = bigger
                 capacity *= 2
             }
@@ -69,7 +77,22 @@ public final class BDDManager {
             count += 1
         }
 
-        func free() { base.deallocate() }
+        func free() { Self.unmap(base, capacity) }
+
+        private static func size(_ capacity: Int) -> Int { max(capacity, 1) * MemoryLayout<Element>.stride }
+
+        private static func map(_ capacity: Int) -> UnsafeMutablePointer<Element> {
+            let bytes = size(capacity)
+            guard let raw = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), raw != MAP_FAILED else {
+                preconditionFailure("out of memory for \(bytes) bytes of BDD tables")
+            }
+            _ = madvise(raw, bytes, MADV_HUGEPAGE)  // advice only: without huge pages it is merely slower
+            return raw.bindMemory(to: Element.self, capacity: capacity)
+        }
+
+        private static func unmap(_ base: UnsafeMutablePointer<Element>, _ capacity: Int) {
+            munmap(UnsafeMutableRawPointer(base), size(capacity))
+        }
     }
 
     deinit {
@@ -88,10 +111,11 @@ public final class BDDManager {
     }
 
     public init() {
-        entries = Buffer(repeating: Entry(variable: .max, low: 0, high: 0), count: 2)
+        entries = Buffer(zeroed: 2)
+        entries[0] = Entry(variable: .max, low: 0, high: 0)
         entries[1] = Entry(variable: .max, low: 1, high: 1)
-        buckets = Buffer(repeating: -1, count: 1 << 18)
-        iteTable = Buffer(repeating: SIMD4(-1, -1, -1, -1), count: 1 << 18)
+        buckets = Buffer(zeroed: 1 << 18)
+        iteTable = Buffer(zeroed: 1 << 18)
     }
 
     /// How many nodes the manager holds (terminals included).
@@ -116,34 +140,48 @@ public final class BDDManager {
     private func make(_ variable: Int32, _ low: Int32, _ high: Int32) -> Int32 {
         if low == high { return low }
         let mask = buckets.count - 1
-        var slot = Self.mix(variable, low, high) & mask
+        let hash = Self.mix(variable, low, high)
+        var slot = hash & mask
+        let tag = Self.tag(hash)
         while true {
-            let index = buckets[slot]
-            if index < 0 { break }
-            let e = entries[Int(index)]
-            if e.variable == variable && e.low == low && e.high == high { return index }
+            let bucket = buckets[slot]
+            if bucket == Self.empty { break }
+            if bucket & Self.tagMask == tag {
+                let index = Int32(bitPattern: bucket & ~Self.tagMask)
+                let e = entries[Int(index)]
+                if e.variable == variable && e.low == low && e.high == high { return index }
+            }
             slot = (slot + 1) & mask
         }
         let index = Int32(entries.count)
+        precondition(UInt32(index) & Self.tagMask == 0, "more than \(Self.tagMask ^ UInt32.max) BDD nodes")
         entries.append(Entry(variable: variable, low: low, high: high))
-        buckets[slot] = index
+        buckets[slot] = tag | UInt32(index)
         if entries.count * 2 > buckets.count { grow() }
         return index
     }
 
+    /// A bucket's hash bits (`buckets`): the hash's top four, above the ones that choose the slot.
+    private static let tagMask: UInt32 = 0xF000_0000
+    private static let empty: UInt32 = 0
+
+    @inline(__always)
+    private static func tag(_ hash: Int) -> UInt32 { UInt32(truncatingIfNeeded: hash >> 60) << 28 }
+
     private func grow() {
         buckets.free()
-        buckets = Buffer(repeating: -1, count: buckets.count * 2)
+        buckets = Buffer(zeroed: buckets.count * 2)
         if iteTable.count < min(buckets.count, Self.maxIteSlots) {
             iteTable.free()
-            iteTable = Buffer(repeating: SIMD4(-1, -1, -1, -1), count: min(buckets.count, Self.maxIteSlots))
+            iteTable = Buffer(zeroed: min(buckets.count, Self.maxIteSlots))
         }
         let mask = buckets.count - 1
         for index in 2..<entries.count {
             let e = entries[index]
-            var slot = Self.mix(e.variable, e.low, e.high) & mask
-            while buckets[slot] >= 0 { slot = (slot + 1) & mask }
-            buckets[slot] = Int32(index)
+            let hash = Self.mix(e.variable, e.low, e.high)
+            var slot = hash & mask
+            while buckets[slot] != Self.empty { slot = (slot + 1) & mask }
+            buckets[slot] = Self.tag(hash) | UInt32(index)
         }
     }
 
