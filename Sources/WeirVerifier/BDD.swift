@@ -33,7 +33,7 @@ public final class BDDManager {
     /// written on every operation, no access to them overlaps another (none is held across a
     /// call), and the checks cost more than a third of the verifier's time.
     @exclusivity(unchecked) private var entries: Buffer<Entry>
-    /// The unique table: open addressing (linear probing), at most half full. A bucket holds a
+    /// The unique table: open addressing (linear probing), at most three quarters full. A bucket holds a
     /// node's index in its low 28 bits and 4 more bits of its hash on top, so most probes past
     /// other nodes skip reading their entries; 0 is empty (no bucket holds a terminal).
     @exclusivity(unchecked) private var buckets: Buffer<UInt32>
@@ -115,8 +115,8 @@ public final class BDDManager {
     /// memory, which costs a sixth of a large check's time when it starts small.
     public init(expectedNodes: Int = 0) {
         var slots = 1 << 18
-        while slots < 2 * expectedNodes { slots *= 2 }
-        entries = Buffer(zeroed: max(2, min(expectedNodes, slots / 2)))
+        while slots * 3 < 4 * expectedNodes { slots *= 2 }
+        entries = Buffer(zeroed: max(2, min(expectedNodes, slots / 4 * 3)))
         entries.count = 2
         entries[0] = Entry(variable: .max, low: 0, high: 0)
         entries[1] = Entry(variable: .max, low: 1, high: 1)
@@ -163,7 +163,7 @@ public final class BDDManager {
         precondition(UInt32(index) & Self.tagMask == 0, "more than \(Self.tagMask ^ UInt32.max) BDD nodes")
         entries.append(Entry(variable: variable, low: low, high: high))
         buckets[slot] = tag | UInt32(index)
-        if entries.count * 2 > buckets.count { grow() }
+        if entries.count * 4 > buckets.count * 3 { grow() }
         return index
     }
 
