@@ -72,8 +72,11 @@ enum ChainVerdict: Equatable {
     case accept
     /// Dropped or rejected (where is not observable; the simulator's trace tells).
     case drop
-    /// Accepted by a NAT target (nat tables only), with the packets already rewritten.
-    case translated(Target)
+    /// Accepted by SNAT or MASQUERADE (nat tables only), with the packets already rewritten.
+    case translated
+    /// Accepted by DNAT (nat tables only), with the packets already rewritten; their new
+    /// destinations route to the interface class `route` (nil: not known).
+    case destinationTranslated(route: Int?)
 }
 
 /// One base chain run on one path, with the simulator's semantics (`Simulator.run`): rules in
@@ -84,6 +87,12 @@ struct ChainRun {
     let traversal: SymbolicTraversal
     let table: Table
     let path: SymbolicTraversal.Path
+    /// What a batch of a run's DNATs shares.
+    struct DNATBatch: Hashable {
+        var route: Int?
+        var writesPort: Bool
+    }
+
     /// Gotos followed on one path before it counts as a loop (and drops).
     static let gotoLimit = 64
 
@@ -163,12 +172,22 @@ struct ChainRun {
                     groups.append((block.rule, [block.set]))
                 }
             }
+            // The run's DNATs, batched by what their new destinations route to and the fields
+            // they write: each batch is rewritten in one pass (`destinationTranslated`).
+            var batches: [DNATBatch: [(set: BDDManager.Node, to: NATDestination)]] = [:]
+            var batchOrder: [DNATBatch] = []
             for group in groups {
                 let set = traversal.union(group.sets)
                 let rule = chain.rules[group.rule]
+                if table.name == "nat", case .dnat(let to) = rule.target {
+                    let batch = DNATBatch(route: traversal.routeClass(to.address), writesPort: to.ports != nil)
+                    if batches[batch] == nil { batchOrder.append(batch) }
+                    batches[batch, default: []].append((set, to))
+                    continue
+                }
                 if table.name == "nat", Self.rewrites(rule.target) {
                     if let rewritten = traversal.translated(reaching, set, by: rule.target, on: path) {
-                        if !rewritten.isFalse { finished.append((rewritten, .translated(rule.target))) }
+                        if !rewritten.isFalse { finished.append((rewritten, .translated)) }
                     } else {
                         finished.append((m.and(reaching, set), .drop))
                     }
@@ -208,6 +227,10 @@ struct ChainRun {
                 case .log, .checksumFill:
                     continue  // no effect: not in a block
                 }
+            }
+            for batch in batchOrder {
+                let rewritten = traversal.destinationTranslated(reaching, batches[batch]!)
+                if !rewritten.isFalse { finished.append((rewritten, .destinationTranslated(route: batch.route))) }
             }
             start = end
         }

@@ -11,6 +11,7 @@ public final class SymbolicCache {
     var routes: [IPAddress: Int] = [:]
     var writes: [WriteKey: BDDManager.Node] = [:]
     var rewrites: [RewriteKey: BDDManager.Node?] = [:]
+    var written: [WrittenKey: BDDManager.Node] = [:]
     private var chains: [ChainKey: Int] = [:]
     private var context: Context?
 
@@ -67,6 +68,12 @@ public final class SymbolicCache {
         var set: BDDManager.Node
         var target: Target
         var output: Int
+    }
+
+    /// A set with fields written (`SymbolicTraversal.written`).
+    struct WrittenKey: Hashable {
+        var set: BDDManager.Node
+        var writes: [WriteKey]
     }
 
     /// A field (named by its flag) written with a value.

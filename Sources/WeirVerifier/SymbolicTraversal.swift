@@ -428,9 +428,11 @@ public struct SymbolicTraversal {
                         next.append(runs.with(packets))
                     case .drop:
                         drops.append(packets)
-                    case .translated(let target):
+                    case .translated:
+                        next.append(runs.with(packets))
+                    case .destinationTranslated(let route):
                         var translated = runs.with(packets)
-                        if case .dnat(let to) = target { translated.route = routeClass(to.address) }
+                        translated.route = route
                         next.append(translated)
                     }
                 }
@@ -450,15 +452,27 @@ public struct SymbolicTraversal {
         return result
     }
 
+    /// The packets of `reaching` that a batch of DNAT rules with pairwise disjoint sets takes,
+    /// each rewritten by its target; the targets write the same fields (`dnatWrites`).
+    func destinationTranslated(_ reaching: BDDManager.Node, _ rules: [(set: BDDManager.Node, to: NATDestination)]) -> BDDManager.Node {
+        rewrite(reaching, rules.map { ($0.set, dnatWrites($0.to)) })
+    }
+
+    /// What a DNAT target writes: the destination, and the destination port if it names one.
+    func dnatWrites(_ to: NATDestination) -> [(PacketSpace.Rewritable, UInt128)] {
+        [(space.destination, to.address.bits)] + port(space.destinationPort, to.ports)
+    }
+
+    private func port(_ field: PacketSpace.Rewritable, _ ports: PortRange?) -> [(PacketSpace.Rewritable, UInt128)] {
+        ports.map { [(field, UInt128($0.first))] } ?? []
+    }
+
     func translatedOnce(_ reaching: BDDManager.Node, _ set: BDDManager.Node, by target: Target, on path: Path) -> BDDManager.Node? {
-        func port(_ field: PacketSpace.Rewritable, _ ports: PortRange?) -> [(PacketSpace.Rewritable, UInt128)] {
-            ports.map { [(field, UInt128($0.first))] } ?? []
-        }
         switch target {
         case .dnat(let to):
-            return rewrite(reaching, set, [(space.destination, to.address.bits)] + port(space.destinationPort, to.ports))
+            return rewrite(reaching, [(set, dnatWrites(to))])
         case .snat(let to):
-            return rewrite(reaching, set, [(space.source, to.address.bits)] + port(space.sourcePort, to.ports))
+            return rewrite(reaching, [(set, [(space.source, to.address.bits)] + port(space.sourcePort, to.ports))])
         case .masquerade(let ports):
             guard path.output != 0 else { return nil }
             if host == nil {
@@ -472,7 +486,7 @@ public struct SymbolicTraversal {
                 return port(space.sourcePort, ports).reduce(marked) { m.and(forgotten($0, [$1.0]), currentEquals($1.0, $1.1)) }
             }
             if let address = masqueradeAddress(path) {
-                return rewrite(reaching, set, [(space.source, address.bits)] + port(space.sourcePort, ports))
+                return rewrite(reaching, [(set, [(space.source, address.bits)] + port(space.sourcePort, ports))])
             }
             guard space.family == .ipv6 && space.interfaces[path.output] == "lo" else { return nil }
             // The destination becomes the source too: one part per current destination (a
@@ -486,20 +500,30 @@ public struct SymbolicTraversal {
         }
     }
 
-    /// `assign(reaching ∧ set, writes)`, without walking `reaching` once per rule where it can:
-    /// when no packet reaching has the written fields rewritten yet, the rule's matches read
-    /// only their arriving copies there, and forgetting the current copies commutes with them —
-    /// so it is `∃(reaching) ∧ set ∧ writes`, with `∃(reaching)` computed once for a whole run
-    /// of DNATs.
-    func rewrite(_ reaching: BDDManager.Node, _ set: BDDManager.Node, _ writes: [(PacketSpace.Rewritable, UInt128)]) -> BDDManager.Node {
+    /// The union of `assign(reaching ∧ set, writes)` over parts with pairwise disjoint sets
+    /// that write the same fields, without walking `reaching` once per part where it can: when
+    /// no packet reaching has those fields rewritten yet, a part's matches read only their
+    /// arriving copies there, and forgetting the current copies commutes with them — so it is
+    /// `∃(reaching) ∧ ⋃(set ∧ writes)`: the parts' written sets (built once each) are united
+    /// first, and `reaching` is walked once for a batch of DNATs, not once per published port.
+    func rewrite(_ reaching: BDDManager.Node, _ parts: [(set: BDDManager.Node, writes: [(PacketSpace.Rewritable, UInt128)])]) -> BDDManager.Node {
         let m = manager
-        let fields = writes.map(\.0)
+        guard let fields = parts.first?.writes.map(\.0) else { return .false }
         guard fields.allSatisfy({ cache.isUnrewritten(reaching, $0, manager: m) }) else {
-            return assign(m.and(reaching, set), writes)
+            return union(parts.map { assign(m.and(reaching, $0.set), $0.writes) })
         }
-        let arriving = fields.reduce(set) { m.restrict($0, variable: $1.flag, to: false) }
-        let written = writes.reduce(arriving) { m.and($0, currentEquals($1.0, $1.1)) }
-        return m.and(forgotten(reaching, fields), written)
+        return m.and(forgotten(reaching, fields), union(parts.map { written($0.set, $0.writes) }))
+    }
+
+    /// The packets of `set`, as not rewritten yet, with the fields `writes` names written.
+    func written(_ set: BDDManager.Node, _ writes: [(PacketSpace.Rewritable, UInt128)]) -> BDDManager.Node {
+        let key = SymbolicCache.WrittenKey(set: set, writes: writes.map { SymbolicCache.WriteKey(flag: $0.0.flag, value: $0.1) })
+        if let known = cache.written[key] { return known }
+        let m = manager
+        let arriving = writes.reduce(set) { m.restrict($0, variable: $1.0.flag, to: false) }
+        let built = writes.reduce(arriving) { m.and($0, currentEquals($1.0, $1.1)) }
+        cache.written[key] = built
+        return built
     }
 
     /// The packets with the current values of some fields overwritten by constants.
