@@ -140,6 +140,43 @@ public final class BDDManager {
     public func minus(_ f: Node, _ g: Node) -> Node { Node(index: ite(g.index, 0, f.index)) }
     public func ifThenElse(_ f: Node, _ g: Node, _ h: Node) -> Node { Node(index: ite(f.index, g.index, h.index)) }
 
+    /// The union of many sets at once, by Shannon expansion on all of them together: only the
+    /// result's nodes are made, where uniting them two by two makes every intermediate union
+    /// too (for Docker's one set per published port, most of the work).
+    public func or(_ sets: [Node]) -> Node {
+        Node(index: or(sets.map(\.index).filter { $0 != 0 }))
+    }
+
+    /// The union of sets none of which is empty. Those that test the first variable any of
+    /// them tests are expanded on it together; the others (which would go to both sides) are
+    /// united apart and added at the end, so that no set is expanded twice.
+    private func or(_ list: [Int32]) -> Int32 {
+        switch list.count {
+        case 0: return 0
+        case 1: return list[0]
+        case 2: return ite(list[0], 1, list[1])
+        default: break
+        }
+        var top = Int32.max
+        for node in list {
+            if node == 1 { return 1 }
+            top = min(top, entries[Int(node)].variable)
+        }
+        var lows: [Int32] = [], highs: [Int32] = [], others: [Int32] = []
+        var lowIsTrue = false, highIsTrue = false
+        for node in list {
+            let entry = entries[Int(node)]
+            guard entry.variable == top else {
+                others.append(node)
+                continue
+            }
+            if entry.low == 1 { lowIsTrue = true } else if entry.low != 0 { lows.append(entry.low) }
+            if entry.high == 1 { highIsTrue = true } else if entry.high != 0 { highs.append(entry.high) }
+        }
+        let expanded = make(top, lowIsTrue ? 1 : or(lows), highIsTrue ? 1 : or(highs))
+        return others.isEmpty ? expanded : ite(expanded, 1, or(others))
+    }
+
     /// Whether `f` ⊆ `g`.
     public func isSubset(_ f: Node, of g: Node) -> Bool { minus(f, g).isFalse }
 

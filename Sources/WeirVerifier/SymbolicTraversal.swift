@@ -153,18 +153,9 @@ public struct SymbolicTraversal {
         return groups.map { $0.path.with(union($0.parts)) }
     }
 
-    /// The union of many sets, pairwise (a running union would copy the growing set each time).
+    /// The union of many sets.
     func union(_ sets: [BDDManager.Node]) -> BDDManager.Node {
-        var level = sets
-        while level.count > 1 {
-            var next: [BDDManager.Node] = []
-            next.reserveCapacity((level.count + 1) / 2)
-            for i in stride(from: 0, to: level.count, by: 2) {
-                next.append(i + 1 < level.count ? manager.or(level[i], level[i + 1]) : level[i])
-            }
-            level = next
-        }
-        return level.first ?? .false
+        manager.or(sets)
     }
 
     // MARK: The pipeline
