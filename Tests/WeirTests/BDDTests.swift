@@ -67,4 +67,44 @@ struct BDDTests {
             }
         }
     }
+
+    @Test("uniting many sets at once is the pairwise union, whichever variables each set tests")
+    func unionOfMany() {
+        let m = BDDManager()
+        // Sets over fields A (0…7) and B (8…15): some test both, some only B, some only A,
+        // and the lists mix empty and full sets and repeats, as a chain's blocks do.
+        var generator = MutationRobustnessTests.SplitMix64(seed: 7)
+        func random(_ bound: Int) -> Int { Int(generator.next() % UInt64(bound)) }
+        for trial in 0..<200 {
+            var sets: [BDDManager.Node] = []
+            for _ in 0..<(1 + random(12)) {
+                let a = m.range(field: 0, width: 8, UInt128(random(128)), UInt128(128 + random(128)))
+                let b = m.prefix(field: 8, width: 8, UInt128(random(256)), length: random(9))
+                switch random(6) {
+                case 0: sets.append(a)
+                case 1: sets.append(b)
+                case 2: sets.append(.false)
+                case 3: sets.append(sets.last ?? .true)
+                default: sets.append(m.and(a, b))
+                }
+            }
+            let pairwise = sets.reduce(BDDManager.Node.false) { m.or($0, $1) }
+            #expect(m.or(sets) == pairwise, "trial \(trial)")
+        }
+        #expect(m.or([]).isFalse)
+    }
+
+    @Test("a manager sized for few nodes grows past its size and keeps every set canonical")
+    func growth() {
+        // 50,000 distinct 24-bit values make far more nodes than the smallest tables hold.
+        let m = BDDManager(expectedNodes: 10)
+        let values = (0..<50_000).map { ($0 &* 2_654_435_761) & 0xFF_FFFF }
+        let all = m.or(values.map { m.equals(field: 0, width: 24, UInt128($0)) })
+        #expect(m.nodeCount > 1 << 18)
+        for value in values.prefix(3) + [0, 1, 4_242, 0xFF_FFFF] {
+            #expect(m.contains(all) { bit in (value >> (23 - bit)) & 1 == 1 } == values.contains(value))
+        }
+        // Rebuilt one by one after the growth: the same node.
+        #expect(values.reduce(BDDManager.Node.false) { m.or($0, m.equals(field: 0, width: 24, UInt128($1))) } == all)
+    }
 }
