@@ -23,7 +23,8 @@ let package = Package(
         .target(name: "WeirNetlink", dependencies: ["CNftnl", "WeirDiagnostics", "WeirModel", "WeirNftables"]),
         .target(name: "WeirLab", dependencies: ["WeirModel", "WeirSema"]),
         .target(name: "WeirSimulator", dependencies: ["WeirModel", "WeirSema"]),
-        .target(name: "WeirVerifier", dependencies: ["WeirModel", "WeirSimulator"]),
+        .systemLibrary(name: "CMalloc"),
+        .target(name: "WeirVerifier", dependencies: ["CMalloc", "WeirModel", "WeirSimulator"]),
         .target(name: "WeirDriver", dependencies: ["WeirDiagnostics", "WeirModel", "WeirPolicy", "WeirSema", "WeirIptables", "WeirNftables", "WeirNetlink", "WeirSimulator", "WeirVerifier"]),
         .executableTarget(name: "weir", dependencies: [
             "WeirDriver",

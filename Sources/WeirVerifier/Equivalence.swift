@@ -1,3 +1,4 @@
+import CMalloc
 import Foundation
 import WeirModel
 import WeirSimulator
@@ -116,7 +117,11 @@ public enum Verifier {
         let clock = ContinuousClock.now
         var classes = 0
         for family in Family.allCases {
-            let manager = BDDManager(expectedNodes: expectedNodes(family, left, right))
+            let expected = expectedNodes(family, left, right)
+            // A large check's tables are its peak: first give back the heap pages that reading
+            // the rulesets left free (glibc keeps them otherwise).
+            if expected >= bigCheck { malloc_trim(0) }
+            let manager = BDDManager(expectedNodes: expected)
             let space = PacketSpace(family: family, rulesets: [left, right], host: host)
             let cache = SymbolicCache()
             let l = SymbolicTraversal(ruleset: left, host: host, space: space, manager: manager, cache: cache).classes()
@@ -130,11 +135,14 @@ public enum Verifier {
     }
 
     /// About how many BDD nodes checking a family takes: Docker-style rulesets of 1k–50k
-    /// published ports make 130–220 nodes per rule of the two sides (a guess, which only sizes
+    /// published ports make 100–180 nodes per rule of the two sides (a guess, which only sizes
     /// the tables to start with).
+    /// A check expected to make this many nodes trims the heap before it starts.
+    static let bigCheck = 1 << 20
+
     static func expectedNodes(_ family: Family, _ left: Ruleset, _ right: Ruleset) -> Int {
         let rules = [left, right].flatMap(\.tables).filter { $0.family == family }.reduce(0) { $0 + $1.chains.reduce(0) { $0 + $1.rules.count } }
-        return rules * 150
+        return rules * 110
     }
 }
 
