@@ -66,6 +66,54 @@ struct ChainIndex {
     }
 }
 
+/// A run of a chain's rules that act alike (`ChainRun.blocks`): the union of their matches on a
+/// path, named by its first rule; a block of one rule has its exact values, if any.
+struct Block {
+    var rule: Int
+    var set: BDDManager.Node
+    var key: ExactKey?
+}
+
+/// The values a rule's positive matches fix exactly — protocol, addresses of full length,
+/// single ports — on the fields it fixes. Matches read the current header, which has one value
+/// per field, so two rules that fix the same fields to different values match no packet in
+/// common.
+struct ExactKey {
+    struct Fields: OptionSet, Hashable {
+        let rawValue: UInt8
+        static let transportProtocol = Fields(rawValue: 1)
+        static let source = Fields(rawValue: 2)
+        static let destination = Fields(rawValue: 4)
+        static let sourcePort = Fields(rawValue: 8)
+        static let destinationPort = Fields(rawValue: 16)
+    }
+
+    let fields: Fields
+    /// The fixed values, in the order of `Fields`' bits.
+    let values: [UInt128]
+
+    init?(_ rule: Rule) {
+        var found: [(Fields, UInt128)] = []
+        for match in rule.matches {
+            switch match {
+            case let .protocol(transport, false):
+                found.append((.transportProtocol, UInt128(transport.number)))
+            case let .address(direction, prefix, false) where prefix.length == prefix.family.bitWidth:
+                found.append((direction == .source ? .source : .destination, prefix.address.bits))
+            case let .port(direction, range, false) where range.first == range.last:
+                found.append((direction == .source ? .sourcePort : .destinationPort, UInt128(range.first)))
+            default:
+                continue
+            }
+        }
+        // A field fixed twice (to equal or different values) is left to the BDDs.
+        let fields = found.reduce(Fields()) { $0.union($1.0) }
+        guard !found.isEmpty, fields.rawValue.nonzeroBitCount == found.count else { return nil }
+        self.fields = fields
+        values = found.sorted { $0.0.rawValue < $1.0.rawValue }.map(\.1)
+    }
+}
+
 /// What a base chain decides for a class of packets.
 enum ChainVerdict: Equatable {
     /// Accepted, by a rule or the policy: the packet goes on to the next base chain or hook.
@@ -151,90 +199,145 @@ struct ChainRun {
         let blocks = self.blocks(of: chain)
         var start = 0
         while start < blocks.count, !remaining.isFalse {
-            var end = start + 1
-            var covered = blocks[start].set
-            while end < blocks.count, m.and(covered, blocks[end].set).isFalse {
-                covered = m.or(covered, blocks[end].set)
-                end += 1
-            }
+            let (end, covered) = run(from: start, of: blocks)
             let reaching = remaining
             remaining = m.minus(remaining, covered)
-            // Disjoint blocks with the same target act as one: a jump's returning packets, too,
-            // match no other block of the run.
-            var groups: [(rule: Int, sets: [BDDManager.Node])] = []
-            var byTarget: [Target: Int] = [:]
-            for block in blocks[start..<end] {
-                let target = chain.rules[block.rule].target
-                if let g = byTarget[target] {
-                    groups[g].sets.append(block.set)
-                } else {
-                    byTarget[target] = groups.count
-                    groups.append((block.rule, [block.set]))
-                }
-            }
-            // The run's DNATs, batched by what their new destinations route to and the fields
-            // they write: each batch is rewritten in one pass (`destinationTranslated`).
-            var batches: [DNATBatch: [(set: BDDManager.Node, to: NATDestination)]] = [:]
-            var batchOrder: [DNATBatch] = []
-            for group in groups {
-                let set = traversal.union(group.sets)
-                let rule = chain.rules[group.rule]
-                if table.name == "nat", case .dnat(let to) = rule.target {
-                    let batch = DNATBatch(route: traversal.routeClass(to.address), writesPort: to.ports != nil)
-                    if batches[batch] == nil { batchOrder.append(batch) }
-                    batches[batch, default: []].append((set, to))
-                    continue
-                }
-                if table.name == "nat", Self.rewrites(rule.target) {
-                    if let rewritten = traversal.translated(reaching, set, by: rule.target, on: path) {
-                        if !rewritten.isFalse { finished.append((rewritten, .translated)) }
-                    } else {
-                        finished.append((m.and(reaching, set), .drop))
-                    }
-                    continue
-                }
-                let matched = m.and(reaching, set)
-                if matched.isFalse { continue }
-                switch rule.target {
-                case .accept:
-                    finished.append((matched, .accept))
-                case .drop, .reject:
-                    finished.append((matched, .drop))
-                case .return:
-                    returning = m.or(returning, matched)
-                case .jump(let name):
-                    guard let target = table.chain(named: name) else { continue }  // no effect: not in a block
-                    guard depth < table.chains.count else {
-                        finished.append((matched, .drop))
-                        continue
-                    }
-                    // What comes back goes on after the run: it matches no later block of it.
-                    let back = evaluate(target, matched, depth: depth + 1, gotos: gotos, into: &finished)
-                    remaining = m.or(remaining, back)
-                case .goto(let name):
-                    guard let target = table.chain(named: name) else { continue }  // no effect: not in a block
-                    guard gotos < Self.gotoLimit else {
-                        finished.append((matched, .drop))
-                        continue
-                    }
-                    // The goto'd chain replaces this one: what comes back of it leaves this chain too.
-                    let back = evaluate(target, matched, depth: depth, gotos: gotos + 1, into: &finished)
-                    returning = m.or(returning, back)
-                case .dnat, .snat:
-                    continue  // outside nat: no effect, not in a block; in nat: translated above
-                case .masquerade:
-                    finished.append((matched, .drop))  // outside nat
-                case .log, .checksumFill:
-                    continue  // no effect: not in a block
-                }
-            }
-            for batch in batchOrder {
-                let rewritten = traversal.destinationTranslated(reaching, batches[batch]!)
-                if !rewritten.isFalse { finished.append((rewritten, .destinationTranslated(route: batch.route))) }
+            let run = blocks[start..<end]
+            if run.contains(where: { Self.effect(of: chain.rules[$0.rule].target, in: table) == .calls }) {
+                settle(run, of: chain, reaching, depth: depth, gotos: gotos, finished: &finished, remaining: &remaining, returning: &returning)
+            } else {
+                let effect = effectOfRun(run, of: chain, reaching)
+                finished += effect.finished
+                returning = m.or(returning, effect.returning)
             }
             start = end
         }
         return m.or(returning, remaining)
+    }
+
+    /// The run of pairwise disjoint blocks from `start`: where it ends, and the union of its
+    /// sets. Blocks of one rule whose exact values (`ExactKey`) on the same fields differ are
+    /// disjoint without a BDD operation, so a run of per-port rules is found whatever their
+    /// order, and its union is made once at the end (the other side of a check then gets the
+    /// same node); a block without such a key is checked against the union so far.
+    func run(from start: Int, of blocks: [Block]) -> (end: Int, covered: BDDManager.Node) {
+        let m = manager
+        var end = start + 1
+        var keyed: (fields: ExactKey.Fields, values: Set<[UInt128]>)? = blocks[start].key.map { ($0.fields, [$0.values]) }
+        var covered: BDDManager.Node?  // the union so far, once a block is checked by BDD
+        while end < blocks.count {
+            let block = blocks[end]
+            if covered == nil, let key = block.key, key.fields == keyed?.fields, keyed?.values.insert(key.values).inserted == true {
+                end += 1
+                continue
+            }
+            let soFar = covered ?? traversal.union(blocks[start..<end].map(\.set))
+            guard m.and(soFar, block.set).isFalse else {
+                covered = soFar
+                break
+            }
+            covered = m.or(soFar, block.set)
+            end += 1
+        }
+        return (end, covered ?? traversal.union(blocks[start..<end].map(\.set)))
+    }
+
+    /// What a run that calls no chain does to the packets reaching it: the classes it ends and
+    /// the packets it returns. It depends only on which blocks (set and target) the run has,
+    /// not on their order — they are disjoint —, so it is computed once for runs with the same
+    /// blocks and reaching packets: the other side of a check lists the same per-port rules in
+    /// another order (an nft map's elements in key order).
+    func effectOfRun(_ run: ArraySlice<Block>, of chain: Chain, _ reaching: BDDManager.Node) -> SymbolicCache.RunEffect {
+        let key = SymbolicCache.RunKey(table: table.name, output: path.output, reaching: reaching,
+                                       blocks: Set(run.map { SymbolicCache.RunKey.Block(set: $0.set, target: chain.rules[$0.rule].target) }))
+        if let known = traversal.cache.runs[key] { return known }
+        var finished: [(BDDManager.Node, ChainVerdict)] = []
+        var remaining = BDDManager.Node.false, returning = BDDManager.Node.false
+        settle(run, of: chain, reaching, depth: 0, gotos: 0, finished: &finished, remaining: &remaining, returning: &returning)
+        let effect = SymbolicCache.RunEffect(finished: finished, returning: returning)
+        traversal.cache.runs[key] = effect
+        return effect
+    }
+
+    /// The blocks of one run on the packets reaching it: what they end goes to `finished`, what
+    /// returns to `returning`, and what comes back from a jump to `remaining` (it goes on after
+    /// the run: it matches no later block of it).
+    func settle(_ run: ArraySlice<Block>, of chain: Chain, _ reaching: BDDManager.Node, depth: Int, gotos: Int,
+                finished: inout [(BDDManager.Node, ChainVerdict)], remaining: inout BDDManager.Node, returning: inout BDDManager.Node) {
+        let m = manager
+        // Disjoint blocks with the same target act as one: a jump's returning packets, too,
+        // match no other block of the run.
+        var groups: [(rule: Int, sets: [BDDManager.Node])] = []
+        var byTarget: [Target: Int] = [:]
+        for block in run {
+            let target = chain.rules[block.rule].target
+            if let g = byTarget[target] {
+                groups[g].sets.append(block.set)
+            } else {
+                byTarget[target] = groups.count
+                groups.append((block.rule, [block.set]))
+            }
+        }
+        // The run's DNATs, batched by what their new destinations route to and the fields
+        // they write: each batch is rewritten in one pass (`destinationTranslated`).
+        var batches: [DNATBatch: [(set: BDDManager.Node, to: NATDestination)]] = [:]
+        var batchOrder: [DNATBatch] = []
+        for group in groups {
+            let set = traversal.union(group.sets)
+            let rule = chain.rules[group.rule]
+            if table.name == "nat", case .dnat(let to) = rule.target {
+                let batch = DNATBatch(route: traversal.routeClass(to.address), writesPort: to.ports != nil)
+                if batches[batch] == nil { batchOrder.append(batch) }
+                batches[batch, default: []].append((set, to))
+                continue
+            }
+            if table.name == "nat", Self.rewrites(rule.target) {
+                if let rewritten = traversal.translated(reaching, set, by: rule.target, on: path) {
+                    if !rewritten.isFalse { finished.append((rewritten, .translated)) }
+                } else {
+                    finished.append((m.and(reaching, set), .drop))
+                }
+                continue
+            }
+            let matched = m.and(reaching, set)
+            if matched.isFalse { continue }
+            switch rule.target {
+            case .accept:
+                finished.append((matched, .accept))
+            case .drop, .reject:
+                finished.append((matched, .drop))
+            case .return:
+                returning = m.or(returning, matched)
+            case .jump(let name):
+                guard let target = table.chain(named: name) else { continue }  // no effect: not in a block
+                guard depth < table.chains.count else {
+                    finished.append((matched, .drop))
+                    continue
+                }
+                // What comes back goes on after the run: it matches no later block of it.
+                let back = evaluate(target, matched, depth: depth + 1, gotos: gotos, into: &finished)
+                remaining = m.or(remaining, back)
+            case .goto(let name):
+                guard let target = table.chain(named: name) else { continue }  // no effect: not in a block
+                guard gotos < Self.gotoLimit else {
+                    finished.append((matched, .drop))
+                    continue
+                }
+                // The goto'd chain replaces this one: what comes back of it leaves this chain too.
+                let back = evaluate(target, matched, depth: depth, gotos: gotos + 1, into: &finished)
+                returning = m.or(returning, back)
+            case .dnat, .snat:
+                continue  // outside nat: no effect, not in a block; in nat: translated above
+            case .masquerade:
+                finished.append((matched, .drop))  // outside nat
+            case .log, .checksumFill:
+                continue  // no effect: not in a block
+            }
+        }
+        for batch in batchOrder {
+            let rewritten = traversal.destinationTranslated(reaching, batches[batch]!)
+            if !rewritten.isFalse { finished.append((rewritten, .destinationTranslated(route: batch.route))) }
+        }
     }
 
     /// The chain's rules that can match on this path (`ChainIndex`), as blocks in order: a
@@ -243,13 +346,13 @@ struct ChainRun {
     /// effect (LOG, CHECKSUM, NAT outside nat, jumps to no chain) and blocks no packet of the
     /// path matches are left out. A block's set is the union of its rules' matches; it names
     /// its first rule.
-    func blocks(of chain: Chain) -> [(rule: Int, set: BDDManager.Node)] {
+    func blocks(of chain: Chain) -> [Block] {
         // They depend on the path only through what it fixes.
         let key = SymbolicCache.BlockKey(chain: traversal.chainID(table, chain), input: path.input, output: path.output,
                                          route: traversal.host == nil ? nil : path.route)
         if let known = traversal.cache.blocks[key] { return known }
         let candidates = traversal.index(table, chain).candidates(output: path.output, route: path.route)
-        var blocks: [(rule: Int, set: BDDManager.Node)] = []
+        var blocks: [Block] = []
         var k = 0
         while k < candidates.count {
             let index = candidates[k]
@@ -265,7 +368,7 @@ struct ChainRun {
                 }
             }
             let set = traversal.union(sets)
-            if !set.isFalse { blocks.append((index, set)) }
+            if !set.isFalse { blocks.append(Block(rule: index, set: set, key: sets.count == 1 ? ExactKey(rule) : nil)) }
         }
         traversal.cache.blocks[key] = blocks
         return blocks

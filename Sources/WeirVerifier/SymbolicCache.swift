@@ -6,12 +6,14 @@ import WeirSimulator
 /// chains are identified by content, so two rulesets share what they have in common.
 public final class SymbolicCache {
     var sets: [Match: BDDManager.Node] = [:]
+    var ruleSets: [MatchesKey: BDDManager.Node] = [:]
     var indexes: [Int: ChainIndex] = [:]
-    var blocks: [BlockKey: [(rule: Int, set: BDDManager.Node)]] = [:]
+    var blocks: [BlockKey: [Block]] = [:]
     var routes: [IPAddress: Int] = [:]
     var writes: [WriteKey: BDDManager.Node] = [:]
     var rewrites: [RewriteKey: BDDManager.Node?] = [:]
     var written: [WrittenKey: BDDManager.Node] = [:]
+    var runs: [RunKey: RunEffect] = [:]
     private var chains: [ChainKey: Int] = [:]
     private var context: Context?
 
@@ -68,6 +70,34 @@ public final class SymbolicCache {
         var set: BDDManager.Node
         var target: Target
         var output: Int
+    }
+
+    /// A rule's matches on a path, with the interfaces the path fixes that they read (-1: the
+    /// in-interface is not fixed).
+    struct MatchesKey: Hashable {
+        var matches: [Match]
+        var input: Int?
+        var output: Int?
+    }
+
+    /// A run of disjoint blocks that calls no chain, on the packets reaching it
+    /// (`ChainRun.effectOfRun`); NAT depends on the table and MASQUERADE on the out interface.
+    struct RunKey: Hashable {
+        struct Block: Hashable {
+            var set: BDDManager.Node
+            var target: Target
+        }
+
+        var table: String
+        var output: Int
+        var reaching: BDDManager.Node
+        var blocks: Set<Block>
+    }
+
+    /// What such a run ends (each class with its verdict) and returns.
+    struct RunEffect {
+        var finished: [(BDDManager.Node, ChainVerdict)]
+        var returning: BDDManager.Node
     }
 
     /// A set with fields written (`SymbolicTraversal.written`).

@@ -572,13 +572,25 @@ public struct SymbolicTraversal {
 
     // MARK: Matches on a path
 
-    /// The packets of a path that a rule's matches accept.
+    /// The packets of a path that a rule's matches accept, computed once per list of matches
+    /// and what the path fixes that they read (the other side of a check has the same rules in
+    /// other chains or another order).
     func packets(matching rule: Rule, on path: Path) -> BDDManager.Node {
+        var key = SymbolicCache.MatchesKey(matches: rule.matches)
+        for match in rule.matches {
+            switch match {
+            case .inInterface: key.input = path.input ?? -1
+            case .outInterface: key.output = path.output
+            default: break
+            }
+        }
+        if let known = cache.ruleSets[key] { return known }
         var set = BDDManager.Node.true
         for match in rule.matches {
             set = manager.and(set, packets(matching: match, on: path))
             if set.isFalse { break }
         }
+        cache.ruleSets[key] = set
         return set
     }
 

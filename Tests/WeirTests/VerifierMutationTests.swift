@@ -326,6 +326,11 @@ struct VerifierMutationTests {
         // the conntrack rule; without it, DOCKER does not accept it and the policy drops it.
         Case(name: "delete the FORWARD RELATED,ESTABLISHED rule",
              edits: [("-A FORWARD -o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT", [])]),
+        // A DNAT of the same port (the same exact protocol and port, so not told apart by
+        // them) placed first takes 10.0.3.122 → 10.0.3.121:10080 from enp0s8 to 172.17.0.3,
+        // which DOCKER's FORWARD rules do not accept: dropped instead of forwarded to .2.
+        Case(name: "a DNAT of the same port, from enp0s8 to another container, before the DNAT",
+             edits: [(dnat, ["-A DOCKER -i enp0s8 -p tcp -m tcp --dport 10080 -j DNAT --to-destination 172.17.0.3:80", dnat])]),
         // Container → container (docker0 to docker0) is accepted only by this rule.
         Case(name: "FORWARD -i docker0 -o docker0 ACCEPT -> DROP",
              edits: [("-A FORWARD -i docker0 -o docker0 -j ACCEPT", ["-A FORWARD -i docker0 -o docker0 -j DROP"])]),
@@ -341,6 +346,14 @@ struct VerifierMutationTests {
         // nat DOCKER's two rules match `-i docker0` and `! -i docker0`: disjoint.
         Case(name: "swap the disjoint nat DOCKER rules",
              edits: [("-A DOCKER -i docker0 -j RETURN", []), (dnat, [dnat, "-A DOCKER -i docker0 -j RETURN"])]),
+        // A DNAT of the same port placed after the DNAT never acts: every packet it matches
+        // was DNATed by the rule before it. The DNAT's `! -i docker0` is dropped too, which
+        // changes nothing (DOCKER's RETURN before it takes every packet from docker0), so that
+        // the DNATs start a run of their own, found by their exact protocol and port: the two
+        // fix them to the same values and must not be counted as disjoint.
+        Case(name: "a DNAT of the same port, from enp0s8 to another container, after the DNAT",
+             edits: [(dnat, [dnat.replacingOccurrences(of: "! -i docker0 ", with: ""),
+                             "-A DOCKER -i enp0s8 -p tcp -m tcp --dport 10080 -j DNAT --to-destination 172.17.0.3:80"])]),
         // A rule after DOCKER-USER's unconditional RETURN is never reached.
         Case(name: "a rule after an unconditional RETURN",
              edits: [("-A DOCKER-USER -j RETURN", ["-A DOCKER-USER -j RETURN", "-A DOCKER-USER -s 10.0.3.122/32 -j DROP"])]),
