@@ -144,37 +144,48 @@ public final class BDDManager {
     /// result's nodes are made, where uniting them two by two makes every intermediate union
     /// too (for Docker's one set per published port, most of the work).
     public func or(_ sets: [Node]) -> Node {
-        Node(index: or(sets.map(\.index).filter { $0 != 0 }))
+        var memo: [[Int32]: Int32] = [:]
+        return Node(index: or(sets.map(\.index), &memo))
     }
 
-    /// The union of sets none of which is empty. Those that test the first variable any of
-    /// them tests are expanded on it together; the others (which would go to both sides) are
-    /// united apart and added at the end, so that no set is expanded twice.
-    private func or(_ list: [Int32]) -> Int32 {
+    /// The union of a list of sets. Those that test the first variable any of them tests are
+    /// expanded on it together; the others (which would go to both sides) are united apart and
+    /// added at the end, so that no set is expanded twice. Lists of three or more are
+    /// memoised: sets that share parts meet the same lists again, which would otherwise be
+    /// expanded once per path to them.
+    private func or(_ operands: [Int32], _ memo: inout [[Int32]: Int32]) -> Int32 {
+        var list = operands
+        list.sort()
+        var unique = 0
+        for node in list where node != 0 && (unique == 0 || list[unique - 1] != node) {
+            if node == 1 { return 1 }
+            list[unique] = node
+            unique += 1
+        }
+        list.removeLast(list.count - unique)
         switch list.count {
         case 0: return 0
         case 1: return list[0]
         case 2: return ite(list[0], 1, list[1])
         default: break
         }
+        if let known = memo[list] { return known }
         var top = Int32.max
-        for node in list {
-            if node == 1 { return 1 }
-            top = min(top, entries[Int(node)].variable)
-        }
+        for node in list { top = min(top, entries[Int(node)].variable) }
         var lows: [Int32] = [], highs: [Int32] = [], others: [Int32] = []
-        var lowIsTrue = false, highIsTrue = false
         for node in list {
             let entry = entries[Int(node)]
-            guard entry.variable == top else {
+            if entry.variable == top {
+                lows.append(entry.low)
+                highs.append(entry.high)
+            } else {
                 others.append(node)
-                continue
             }
-            if entry.low == 1 { lowIsTrue = true } else if entry.low != 0 { lows.append(entry.low) }
-            if entry.high == 1 { highIsTrue = true } else if entry.high != 0 { highs.append(entry.high) }
         }
-        let expanded = make(top, lowIsTrue ? 1 : or(lows), highIsTrue ? 1 : or(highs))
-        return others.isEmpty ? expanded : ite(expanded, 1, or(others))
+        let expanded = make(top, or(lows, &memo), or(highs, &memo))
+        let result = others.isEmpty ? expanded : ite(expanded, 1, or(others, &memo))
+        memo[list] = result
+        return result
     }
 
     /// Whether `f` ⊆ `g`.

@@ -107,4 +107,22 @@ struct BDDTests {
         // Rebuilt one by one after the growth: the same node.
         #expect(values.reduce(BDDManager.Node.false) { m.or($0, m.equals(field: 0, width: 24, UInt128($1))) } == all)
     }
+
+    @Test("uniting sets that share most of their parts meets each list of parts once (parity over 40 variables has 2^40 paths)")
+    func unionOfSharedSets() {
+        let m = BDDManager()
+        // Parity of variables 0…39: 79 nodes, every path through all of them. Three variants
+        // differ in one variable's polarity only, so their expansion meets the same few lists
+        // of parts along 2^40 paths; expanded once per path, it would not finish (the
+        // watchdog ends the test process after WEIR_VERIFY_TIMEOUT seconds).
+        func parity(flipping flipped: Int?) -> BDDManager.Node {
+            (0..<40).reduce(BDDManager.Node.false) { set, v in
+                let bit = v == flipped ? m.notVariable(v) : m.variable(v)
+                return m.or(m.and(set, m.not(bit)), m.and(m.not(set), bit))
+            }
+        }
+        let sets = [parity(flipping: nil), parity(flipping: 39), parity(flipping: 11), m.equals(field: 0, width: 24, 5)]
+        let union = VerifierSupport.watched("BDDManager.or of three parity sets") { m.or(sets) }
+        #expect(union == sets.reduce(BDDManager.Node.false) { m.or($0, $1) })
+    }
 }

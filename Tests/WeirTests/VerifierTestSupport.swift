@@ -45,21 +45,26 @@ extension VerifierSupport {
         var done = false
     }
 
-    /// `Verifier.check` under a watchdog: a check still running after `timeout` seconds cannot
-    /// be stopped (and may be eating memory), so the watchdog names it on standard error and
-    /// ends the test process — a failure that says which pair, instead of a hang.
+    /// `Verifier.check` under a watchdog (`watched`).
     static func check(_ left: Ruleset, _ right: Ruleset, host: HostModel?, _ what: String) -> EquivalenceResult {
+        watched("Verifier.check on \(what) (\(seedLine))") { Verifier.check(left, right, host: host) }
+    }
+
+    /// `body` under a watchdog: verifier work still running after `timeout` seconds cannot be
+    /// stopped (and may be eating memory), so the watchdog names it on standard error and ends
+    /// the test process — a failure that says what ran, instead of a hang.
+    static func watched<T>(_ what: String, _ body: () -> T) -> T {
         let watch = Watch()
         let limit = timeout
         DispatchQueue.global().asyncAfter(deadline: .now() + limit) {
             watch.lock.lock()
             defer { watch.lock.unlock() }
             guard !watch.done else { return }
-            let message = "Verifier.check ran for more than \(limit) s (WEIR_VERIFY_TIMEOUT) on \(what) (\(seedLine))\n"
+            let message = "\(what) ran for more than \(limit) s (WEIR_VERIFY_TIMEOUT)\n"
             FileHandle.standardError.write(Data(message.utf8))
             fatalError(message)
         }
-        let result = Verifier.check(left, right, host: host)
+        let result = body()
         watch.lock.lock()
         watch.done = true
         watch.lock.unlock()
