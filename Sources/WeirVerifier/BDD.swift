@@ -33,9 +33,10 @@ public final class BDDManager {
     /// written on every operation, no access to them overlaps another (none is held across a
     /// call), and the checks cost more than a third of the verifier's time.
     @exclusivity(unchecked) private var entries: Buffer<Entry>
-    /// The unique table: open addressing (linear probing), at most three quarters full. A bucket holds a
-    /// node's index in its low 28 bits and 4 more bits of its hash on top, so most probes past
-    /// other nodes skip reading their entries; 0 is empty (no bucket holds a terminal).
+    /// The unique table: open addressing (linear probing), at most three quarters full. A
+    /// bucket holds a node's index in its low 28 bits and 4 more bits of its hash on top, so
+    /// most probes past other nodes skip reading their entries; 0 is empty (no bucket holds a
+    /// terminal).
     @exclusivity(unchecked) private var buckets: Buffer<UInt32>
     /// The computed table of `ite`: direct-mapped and lossy (a collision overwrites), as BDD
     /// packages do, so its memory is bounded; a slot holds (f, g, h) and the result, and f = 0

@@ -109,9 +109,9 @@ public struct EquivalenceResult: Sendable {
 /// Proves two rulesets equivalent on a host — every packet (each family, every interface it
 /// can arrive on or a local process, every address, protocol, port and conntrack state) gets the
 /// same `ObservableOutcome` under the simulator's semantics — or finds a packet that does not.
-/// With no host, on every possible host: routes, local and broadcast addresses are free
-/// (`PacketSpace.HostChoices`), forwarding is on (off, forwarded packets are unroutable under
-/// both rulesets), and a counterexample comes with a host it holds on.
+/// With no host, on every possible host: routes, local and broadcast addresses and whether the
+/// host forwards are free (`PacketSpace.HostChoices`), and a counterexample comes with a host
+/// it holds on.
 public enum Verifier {
     public static func check(_ left: Ruleset, _ right: Ruleset, host: HostModel?) -> EquivalenceResult {
         let clock = ContinuousClock.now
