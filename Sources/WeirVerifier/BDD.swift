@@ -158,7 +158,9 @@ public final class BDDManager {
         var list = operands
         list.sort()
         var unique = 0
-        for node in list where node != 0 && (unique == 0 || list[unique - 1] != node) {
+        for i in list.indices {
+            let node = list[i]
+            guard node != 0, unique == 0 || list[unique - 1] != node else { continue }
             if node == 1 { return 1 }
             list[unique] = node
             unique += 1

@@ -135,14 +135,15 @@ struct ChainRun {
     let traversal: SymbolicTraversal
     let table: Table
     let path: SymbolicTraversal.Path
-    /// What a batch of a run's DNATs shares.
+    /// Gotos followed on one path before it counts as a loop (and drops).
+    static let gotoLimit = 64
+
+    /// What a batch of a run's DNATs shares: the route of their new destinations and whether
+    /// they write the port too (the same fields, which `SymbolicTraversal.rewrite` needs).
     struct DNATBatch: Hashable {
         var route: Int?
         var writesPort: Bool
     }
-
-    /// Gotos followed on one path before it counts as a loop (and drops).
-    static let gotoLimit = 64
 
     var manager: BDDManager { traversal.manager }
 

@@ -134,12 +134,12 @@ public enum Verifier {
         return EquivalenceResult(counterexample: nil, classes: classes, seconds: clock.duration(to: .now).seconds)
     }
 
-    /// About how many BDD nodes checking a family takes: Docker-style rulesets of 1k–50k
-    /// published ports make 100–180 nodes per rule of the two sides (a guess, which only sizes
-    /// the tables to start with).
     /// A check expected to make this many nodes trims the heap before it starts.
     static let bigCheck = 1 << 20
 
+    /// About how many BDD nodes checking a family takes: Docker-style rulesets of 1k–50k
+    /// published ports make 100–180 nodes per rule of the two sides (a guess, which only sizes
+    /// the tables to start with).
     static func expectedNodes(_ family: Family, _ left: Ruleset, _ right: Ruleset) -> Int {
         let rules = [left, right].flatMap(\.tables).filter { $0.family == family }.reduce(0) { $0 + $1.chains.reduce(0) { $0 + $1.rules.count } }
         return rules * 110

@@ -433,8 +433,9 @@ public struct SymbolicTraversal {
         return (current, drops)
     }
 
-    /// The packets of `reaching` that a NAT rule matching `set` takes, rewritten by its
-    /// target; nil when MASQUERADE has no address to take (a drop).
+    /// The packets of `reaching` that an SNAT or MASQUERADE rule matching `set` takes,
+    /// rewritten by its target; nil when MASQUERADE has no address to take (a drop). DNATs go
+    /// in batches (`destinationTranslated`).
     func translated(_ reaching: BDDManager.Node, _ set: BDDManager.Node, by target: Target, on path: Path) -> BDDManager.Node? {
         let key = SymbolicCache.RewriteKey(reaching: reaching, set: set, target: target, output: path.output)
         if let known = cache.rewrites[key] { return known }
@@ -460,8 +461,6 @@ public struct SymbolicTraversal {
 
     func translatedOnce(_ reaching: BDDManager.Node, _ set: BDDManager.Node, by target: Target, on path: Path) -> BDDManager.Node? {
         switch target {
-        case .dnat(let to):
-            return rewrite(reaching, [(set, dnatWrites(to))])
         case .snat(let to):
             return rewrite(reaching, [(set, [(space.source, to.address.bits)] + port(space.sourcePort, to.ports))])
         case .masquerade(let ports):
@@ -487,7 +486,7 @@ public struct SymbolicTraversal {
                 assign(manager.and(matched, currentEquals(space.destination, value)), [(space.source, value)] + port(space.sourcePort, ports))
             })
         default:
-            preconditionFailure("\(target) is not a NAT target")
+            preconditionFailure("\(target) is not SNAT or MASQUERADE (DNATs go in batches: destinationTranslated)")
         }
     }
 
@@ -500,6 +499,7 @@ public struct SymbolicTraversal {
     func rewrite(_ reaching: BDDManager.Node, _ parts: [(set: BDDManager.Node, writes: [(PacketSpace.Rewritable, UInt128)])]) -> BDDManager.Node {
         let m = manager
         guard let fields = parts.first?.writes.map(\.0) else { return .false }
+        precondition(parts.allSatisfy { $0.writes.map(\.0) == fields }, "the parts of one rewrite write different fields")
         guard fields.allSatisfy({ cache.isUnrewritten(reaching, $0, manager: m) }) else {
             return union(parts.map { assign(m.and(reaching, $0.set), $0.writes) })
         }
