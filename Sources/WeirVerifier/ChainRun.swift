@@ -232,7 +232,7 @@ struct ChainRun {
                 end += 1
                 continue
             }
-            let soFar = covered ?? traversal.union(blocks[start..<end].map(\.set))
+            let soFar = covered ?? manager.or(blocks[start..<end].map(\.set))
             guard m.and(soFar, block.set).isFalse else {
                 covered = soFar
                 break
@@ -240,7 +240,7 @@ struct ChainRun {
             covered = m.or(soFar, block.set)
             end += 1
         }
-        return (end, covered ?? traversal.union(blocks[start..<end].map(\.set)))
+        return (end, covered ?? manager.or(blocks[start..<end].map(\.set)))
     }
 
     /// What a run that calls no chain does to the packets reaching it: the classes it ends and
@@ -250,7 +250,7 @@ struct ChainRun {
     /// another order (an nft map's elements in key order).
     func effectOfRun(_ run: ArraySlice<Block>, of chain: Chain, _ reaching: BDDManager.Node) -> SymbolicCache.RunEffect {
         let key = SymbolicCache.RunKey(table: table.name, output: path.output, reaching: reaching,
-                                       blocks: Set(run.map { SymbolicCache.RunKey.Block(set: $0.set, target: chain.rules[$0.rule].target) }))
+                                       blocks: Set(run.map { SymbolicCache.RunKey.Member(set: $0.set, target: chain.rules[$0.rule].target) }))
         if let known = traversal.cache.runs[key] { return known }
         var finished: [(BDDManager.Node, ChainVerdict)] = []
         var remaining = BDDManager.Node.false, returning = BDDManager.Node.false
@@ -284,7 +284,7 @@ struct ChainRun {
         var batches: [DNATBatch: [(set: BDDManager.Node, to: NATDestination)]] = [:]
         var batchOrder: [DNATBatch] = []
         for group in groups {
-            let set = traversal.union(group.sets)
+            let set = manager.or(group.sets)
             let rule = chain.rules[group.rule]
             if table.name == "nat", case .dnat(let to) = rule.target {
                 let batch = DNATBatch(route: traversal.routeClass(to.address), writesPort: to.ports != nil)
@@ -368,7 +368,7 @@ struct ChainRun {
                     k += 1
                 }
             }
-            let set = traversal.union(sets)
+            let set = manager.or(sets)
             if !set.isFalse { blocks.append(Block(rule: index, set: set, key: sets.count == 1 ? ExactKey(rule) : nil)) }
         }
         traversal.cache.blocks[key] = blocks

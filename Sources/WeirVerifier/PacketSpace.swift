@@ -313,7 +313,7 @@ public struct MatchEncoder {
             }
             // A written address: local where its route is lo, broadcast where chosen and it can be.
             func written(_ copy: PacketSpace.Field, _ property: (PacketSpace.HostChoices.Written) -> BDDManager.Node) -> BDDManager.Node {
-                choices.written.reduce(BDDManager.Node.false) { m.or($0, m.and(m.equals(copy, $1.address.bits), property($1))) }
+                m.or(choices.written.map { m.and(m.equals(copy, $0.address.bits), property($0)) })
             }
             let writtenLocal = { (w: PacketSpace.HostChoices.Written) in m.equals(w.route, loopback) }
             let writtenBroadcast = { (w: PacketSpace.HostChoices.Written) in m.and(m.variable(w.isBroadcast), m.not(m.equals(w.route, 0))) }
@@ -344,9 +344,7 @@ public struct MatchEncoder {
     }
 
     private func interfaces(_ name: InterfaceName, field: PacketSpace.Field) -> BDDManager.Node {
-        space.interfaces.indices.filter { space.pattern(name, matchesClass: $0) }.reduce(BDDManager.Node.false) {
-            manager.or($0, manager.equals(field, UInt128($1)))
-        }
+        manager.or(space.interfaces.indices.filter { space.pattern(name, matchesClass: $0) }.map { manager.equals(field, UInt128($0)) })
     }
 
     /// The addresses of a routing type on the host (as `HostModel.addressType` classifies them).

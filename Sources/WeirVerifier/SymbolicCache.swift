@@ -83,7 +83,8 @@ public final class SymbolicCache {
     /// A run of disjoint blocks that calls no chain, on the packets reaching it
     /// (`ChainRun.effectOfRun`); NAT depends on the table and MASQUERADE on the out interface.
     struct RunKey: Hashable {
-        struct Block: Hashable {
+        /// A block of the run (`Block`), by its set and target.
+        struct Member: Hashable {
             var set: BDDManager.Node
             var target: Target
         }
@@ -91,7 +92,7 @@ public final class SymbolicCache {
         var table: String
         var output: Int
         var reaching: BDDManager.Node
-        var blocks: Set<Block>
+        var blocks: Set<Member>
     }
 
     /// What such a run ends (each class with its verdict) and returns.

@@ -150,12 +150,7 @@ public struct SymbolicTraversal {
                 groups.append((path, [path.packets]))
             }
         }
-        return groups.map { $0.path.with(union($0.parts)) }
-    }
-
-    /// The union of many sets.
-    func union(_ sets: [BDDManager.Node]) -> BDDManager.Node {
-        manager.or(sets)
+        return groups.map { $0.path.with(manager.or($0.parts)) }
     }
 
     // MARK: The pipeline
@@ -275,7 +270,7 @@ public struct SymbolicTraversal {
         // so equal sets of packets give equal nodes.
         let unchanged = m.unchanged(space)
         return fates.map { fate in
-            var packets = union(parts[fate] ?? [])
+            var packets = m.or(parts[fate] ?? [])
             if !fate.getsThrough { packets = m.and(m.exists(packets, where: space.isRewrite), unchanged) }
             return OutcomeClass(packets: packets, fate: fate)
         }
@@ -351,10 +346,10 @@ public struct SymbolicTraversal {
             if space.family == .ipv4 {
                 arriving = m.ifThenElse(m.prefix(space.destination.arriving, localNet.address.bits, length: 8), c == loopback ? .true : .false, arriving)
             }
-            let rewritten = choices.written.reduce(BDDManager.Node.false) { set, w in
+            let rewritten = m.or(choices.written.map { w in
                 let routes: BDDManager.Node = localNet.contains(w.address) ? (c == loopback ? .true : .false) : m.equals(w.route, UInt128(c))
-                return m.or(set, m.and(m.equals(space.destination.current, w.address.bits), routes))
-            }
+                return m.and(m.equals(space.destination.current, w.address.bits), routes)
+            })
             return (c, m.ifThenElse(m.variable(space.destination.flag), rewritten, arriving))
         }
     }
@@ -482,7 +477,7 @@ public struct SymbolicTraversal {
             // The destination becomes the source too: one part per current destination (a
             // packet out of loopback has a local one, and the host has few).
             let matched = manager.and(reaching, set)
-            return union(currentValues(of: space.destination, in: matched).map { value in
+            return manager.or(currentValues(of: space.destination, in: matched).map { value in
                 assign(manager.and(matched, currentEquals(space.destination, value)), [(space.source, value)] + port(space.sourcePort, ports))
             })
         default:
@@ -501,9 +496,9 @@ public struct SymbolicTraversal {
         guard let fields = parts.first?.writes.map(\.0) else { return .false }
         precondition(parts.allSatisfy { $0.writes.map(\.0) == fields }, "the parts of one rewrite write different fields")
         guard fields.allSatisfy({ cache.isUnrewritten(reaching, $0, manager: m) }) else {
-            return union(parts.map { assign(m.and(reaching, $0.set), $0.writes) })
+            return m.or(parts.map { assign(m.and(reaching, $0.set), $0.writes) })
         }
-        return m.and(forgotten(reaching, fields), union(parts.map { written($0.set, $0.writes) }))
+        return m.and(forgotten(reaching, fields), m.or(parts.map { written($0.set, $0.writes) }))
     }
 
     /// The packets of `set`, as not rewritten yet, with the fields `writes` names written.
